@@ -1,0 +1,3 @@
+from pushrestic.cli import main
+
+raise SystemExit(main())

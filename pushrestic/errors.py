@@ -1,0 +1,44 @@
+"""The one exception hierarchy of pushrestic.
+
+Library code raises these with a message meant for the user; ``cli.main`` maps
+each class to the exit code documented in the README, in one place.
+"""
+
+from __future__ import annotations
+
+
+class PushresticError(Exception):
+    """Base class: a message meant for the user, no traceback needed."""
+
+
+class UsageError(PushresticError):
+    """The command line or the configuration is wrong; nothing was reported."""
+
+
+class InputError(PushresticError):
+    """The input could not be read, or is not output of restic or autorestic.
+
+    ``source`` names the input (a path, ``<stdin>``) and ``line`` the 1-based line
+    number where the problem was found, when there is one.
+    """
+
+    def __init__(self, message: str, *, source: str = "", line: int | None = None) -> None:
+        self.source = source
+        self.line = line
+        self.reason = message
+        where = source
+        if line is not None:
+            where = f"{source}:{line}" if source else f"line {line}"
+        super().__init__(f"{where}: {message}" if where else message)
+
+    def located(self, source: str) -> InputError:
+        """Return the same error, naming ``source`` as the input."""
+        return InputError(self.reason, source=source, line=self.line)
+
+
+class InputUnreadable(InputError):
+    """The input could not be opened or read at all."""
+
+
+class DeliveryError(PushresticError):
+    """A report could not be delivered (push or textfile write failed)."""

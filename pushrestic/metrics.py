@@ -1,0 +1,337 @@
+"""The metric catalogue: every series pushrestic emits, declared once.
+
+The alert rules, the Grafana dashboard and the README's metric table are
+tested against :data:`CATALOGUE`. Every series carries ``location`` and
+``backend`` labels, then the user's labels; ``job`` and ``instance`` come from
+the push grouping key. A value the input does not carry is left out, never
+reported as 0. Exposition text always comes from prometheus_client.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from pushrestic import __version__
+from pushrestic.errors import UsageError
+from pushrestic.model import Run
+
+GROUP_LABELS = ("location", "backend")
+# Labels set by the push grouping key or by the catalogue itself: users may not set them.
+RESERVED_LABELS = frozenset(
+    {"job", "instance", "location", "backend", "state", "type", "snapshot_id",
+     "restic_version", "version"}
+)
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+
+Sample = tuple[tuple[str, ...], float]
+
+
+@dataclass(frozen=True, slots=True)
+class MetricSpec:
+    """One metric: its name, help, extra labels and how a run yields its samples."""
+
+    name: str
+    help: str
+    samples: Callable[[Run], Iterable[Sample]]
+    labels: tuple[str, ...] = ()
+
+
+def _one(value: float | None) -> Iterable[Sample]:
+    return () if value is None else (((), float(value)),)
+
+
+def _backup(value: Callable[[Run], float | None]) -> Callable[[Run], Iterable[Sample]]:
+    """A backup series: only for runs that were (or failed to be) backups."""
+
+    def samples(run: Run) -> Iterable[Sample]:
+        return _one(value(run)) if run.is_backup else ()
+
+    return samples
+
+
+def _summary(attribute: str) -> Callable[[Run], Iterable[Sample]]:
+    def samples(run: Run) -> Iterable[Sample]:
+        backup = run.output.backup
+        if backup is None or backup.summary is None:
+            return ()
+        return _one(getattr(backup.summary, attribute))
+
+    return samples
+
+
+def _states(prefix: str) -> Callable[[Run], Iterable[Sample]]:
+    def samples(run: Run) -> Iterable[Sample]:
+        backup = run.output.backup
+        if backup is None or backup.summary is None:
+            return ()
+        out = []
+        for state in ("new", "changed", "unmodified"):
+            value = getattr(backup.summary, f"{prefix}_{state}")
+            if value is not None:
+                out.append(((state,), float(value)))
+        return out
+
+    return samples
+
+
+def _blobs(run: Run) -> Iterable[Sample]:
+    backup = run.output.backup
+    if backup is None or backup.summary is None:
+        return ()
+    pairs = (("data", backup.summary.data_blobs), ("tree", backup.summary.tree_blobs))
+    return [((kind,), float(value)) for kind, value in pairs if value is not None]
+
+
+def _duration(run: Run) -> float | None:
+    backup = run.output.backup
+    if backup is None or backup.summary is None:
+        return None
+    summary = backup.summary
+    if summary.started_at is not None and summary.ended_at is not None:
+        return max(0.0, summary.ended_at - summary.started_at)
+    return summary.duration_seconds
+
+
+def _errors(run: Run) -> float | None:
+    backup = run.output.backup
+    return None if backup is None else backup.errors
+
+
+def _info(run: Run) -> Iterable[Sample]:
+    if not run.is_backup:
+        return ()
+    backup = run.output.backup
+    snapshot = backup.snapshot_id if backup is not None and backup.snapshot_saved else None
+    version = run.output.restic_version
+    if snapshot is None and version is None:
+        return ()
+    return (((snapshot or "", version or ""), 1.0),)
+
+
+def _forget(attribute: str) -> Callable[[Run], Iterable[Sample]]:
+    def samples(run: Run) -> Iterable[Sample]:
+        forget = run.output.forget
+        if forget is None or forget.dry_run:
+            return ()
+        return _one(getattr(forget, attribute))
+
+    return samples
+
+
+def _prune(attribute: str) -> Callable[[Run], Iterable[Sample]]:
+    def samples(run: Run) -> Iterable[Sample]:
+        prune = run.output.prune
+        if prune is None or prune.dry_run:
+            return ()
+        return _one(getattr(prune, attribute))
+
+    return samples
+
+
+def _check_success(run: Run) -> Iterable[Sample]:
+    check = run.output.check
+    if check is None:
+        return ()
+    ok = bool(check.ok) and run.outcome.exit_code in (0, None)
+    return _one(1.0 if ok else 0.0)
+
+
+def _check_errors(run: Run) -> Iterable[Sample]:
+    check = run.output.check
+    return () if check is None else _one(check.errors)
+
+
+def _check_last_run(run: Run) -> Iterable[Sample]:
+    return () if run.output.check is None else _one(run.ended_at)
+
+
+CATALOGUE: tuple[MetricSpec, ...] = (
+    MetricSpec(
+        "restic_backup_success",
+        "1 if the last backup run exited 0, else 0 (exit 3, a partial snapshot, is 0).",
+        _backup(lambda run: 1.0 if run.outcome.success else 0.0),
+    ),
+    MetricSpec(
+        "restic_backup_exit_code",
+        "Exit code of the last backup run, when known (0 ok, 3 partial, other failure).",
+        _backup(lambda run: run.outcome.exit_code),
+    ),
+    MetricSpec(
+        "restic_backup_last_run_timestamp_seconds",
+        "Unix time when the last backup run ended.",
+        _backup(lambda run: run.ended_at),
+    ),
+    MetricSpec(
+        "restic_backup_last_success_timestamp_seconds",
+        "Unix time when the last backup run that exited 0 (not a dry run) ended.",
+        _backup(lambda run: run.ended_at if run.protected_data else None),
+    ),
+    MetricSpec(
+        "restic_backup_duration_seconds",
+        "Duration of the last backup run.",
+        lambda run: _one(_duration(run)),
+    ),
+    MetricSpec(
+        "restic_backup_files",
+        "Files in the last backup, by state (new, changed, unmodified).",
+        _states("files"),
+        ("state",),
+    ),
+    MetricSpec(
+        "restic_backup_dirs",
+        "Directories in the last backup, by state (new, changed, unmodified).",
+        _states("dirs"),
+        ("state",),
+    ),
+    MetricSpec(
+        "restic_backup_blobs",
+        "Blobs added by the last backup, by type (data, tree).",
+        _blobs,
+        ("type",),
+    ),
+    MetricSpec(
+        "restic_backup_processed_files",
+        "Files processed by the last backup.",
+        _summary("processed_files"),
+    ),
+    MetricSpec(
+        "restic_backup_processed_bytes",
+        "Bytes processed (read or scanned) by the last backup.",
+        _summary("processed_bytes"),
+    ),
+    MetricSpec(
+        "restic_backup_added_bytes",
+        "Data added to the repository by the last backup, before compression.",
+        _summary("added_bytes"),
+    ),
+    MetricSpec(
+        "restic_backup_added_stored_bytes",
+        "Data added to the repository by the last backup, as stored (after compression).",
+        _summary("added_stored_bytes"),
+    ),
+    MetricSpec(
+        "restic_backup_errors",
+        "Per-file errors (unreadable or missing sources) during the last backup.",
+        lambda run: _one(_errors(run)),
+    ),
+    MetricSpec(
+        "restic_backup_info",
+        "Always 1; labels name the last saved snapshot and the restic version, when known.",
+        _info,
+        ("snapshot_id", "restic_version"),
+    ),
+    MetricSpec(
+        "restic_forget_kept_snapshots",
+        "Snapshots kept by the last forget.",
+        _forget("kept_snapshots"),
+    ),
+    MetricSpec(
+        "restic_forget_removed_snapshots",
+        "Snapshots removed by the last forget.",
+        _forget("removed_snapshots"),
+    ),
+    MetricSpec(
+        "restic_prune_removed_blobs",
+        "Blobs removed by the last prune.",
+        _prune("removed_blobs"),
+    ),
+    MetricSpec(
+        "restic_prune_freed_bytes",
+        "Bytes freed by the last prune.",
+        _prune("freed_bytes"),
+    ),
+    MetricSpec(
+        "restic_prune_repacked_bytes",
+        "Bytes repacked by the last prune.",
+        _prune("repacked_bytes"),
+    ),
+    MetricSpec(
+        "restic_prune_unused_bytes",
+        "Unused bytes left in the repository after the last prune.",
+        _prune("unused_bytes"),
+    ),
+    MetricSpec(
+        "restic_repository_size_bytes",
+        "Size of the repository's blobs after the last prune.",
+        _prune("repository_size_bytes"),
+    ),
+    MetricSpec(
+        "restic_check_success",
+        "1 if the last restic check found no errors, else 0.",
+        _check_success,
+    ),
+    MetricSpec(
+        "restic_check_errors",
+        "Errors found by the last restic check, when it reports a count (restic 0.18+ JSON).",
+        _check_errors,
+    ),
+    MetricSpec(
+        "restic_check_last_run_timestamp_seconds",
+        "Unix time when the last restic check ended.",
+        _check_last_run,
+    ),
+    MetricSpec(
+        "pushrestic_build_info",
+        "Always 1; the version label is pushrestic's.",
+        lambda run: (((__version__,), 1.0),),
+        ("version",),
+    ),
+)
+
+METRIC_NAMES: tuple[str, ...] = tuple(spec.name for spec in CATALOGUE)
+
+
+def parse_labels(pairs: Sequence[str]) -> dict[str, str]:
+    """``['env=prod']`` -> ``{'env': 'prod'}``. Raises UsageError on a bad or reserved name."""
+    labels: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        name = name.strip()
+        if not sep:
+            raise UsageError(f"--label {pair!r}: expected NAME=VALUE")
+        check_label_name(name)
+        labels[name] = value
+    return labels
+
+
+def check_label_name(name: str) -> None:
+    """Raise UsageError unless ``name`` is a label a user may set."""
+    if not _LABEL_NAME.fullmatch(name) or name.startswith("__"):
+        raise UsageError(f"label {name!r}: not a valid Prometheus label name")
+    if name in RESERVED_LABELS:
+        raise UsageError(f"label {name!r} is reserved: pushrestic sets it itself")
+
+
+class RunsCollector(Collector):
+    """Yields the catalogue's families for a set of runs: one run per push group,
+    or all of them merged for a textfile or a dry run."""
+
+    def __init__(self, runs: Sequence[Run], labels: Mapping[str, str] | None = None) -> None:
+        self._runs = tuple(runs)
+        self._labels = dict(sorted((labels or {}).items()))
+
+    def collect(self) -> Iterator[Metric]:
+        user_names = tuple(self._labels)
+        user_values = tuple(self._labels.values())
+        for spec in CATALOGUE:
+            family = GaugeMetricFamily(
+                spec.name, spec.help, labels=(*GROUP_LABELS, *user_names, *spec.labels)
+            )
+            for run in self._runs:
+                base = (run.location, run.backend, *user_values)
+                for extra, value in spec.samples(run):
+                    family.add_metric((*base, *extra), value)
+            if family.samples:
+                yield family
+
+
+def build_registry(runs: Sequence[Run], labels: Mapping[str, str] | None = None) -> CollectorRegistry:
+    """A fresh registry (never the global one) holding the series of ``runs``."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(RunsCollector(runs, labels))
+    return registry

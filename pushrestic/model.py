@@ -1,0 +1,179 @@
+"""The typed model of a backup run, in base units (bytes, seconds, Unix timestamps).
+
+Parsers produce :class:`ResticOutput` (what one restic invocation printed);
+:func:`pushrestic.outcome.resolve_outcome` combines it with what is known of the
+exit code into a :class:`Run`, which the metric catalogue turns into series.
+A field that the input does not carry is ``None`` and its series is left out.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+DEFAULT_LOCATION = "default"
+DEFAULT_BACKEND = "default"
+
+
+@dataclass(frozen=True, slots=True)
+class BackupSummary:
+    """restic's end-of-backup summary (text ``Files:``/``Added``/``processed`` or JSON)."""
+
+    files_new: int | None = None
+    files_changed: int | None = None
+    files_unmodified: int | None = None
+    dirs_new: int | None = None
+    dirs_changed: int | None = None
+    dirs_unmodified: int | None = None
+    data_blobs: int | None = None
+    tree_blobs: int | None = None
+    processed_files: int | None = None
+    processed_bytes: int | None = None
+    added_bytes: int | None = None
+    added_stored_bytes: int | None = None
+    duration_seconds: float | None = None
+    started_at: float | None = None
+    ended_at: float | None = None
+    dry_run: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class BackupResult:
+    """Everything a ``restic backup`` run printed that matters for reporting."""
+
+    summary: BackupSummary | None = None
+    snapshot_id: str | None = None
+    parent_snapshot_id: str | None = None
+    snapshot_skipped: bool = False
+    errors: int = 0
+    unreadable_warning: bool = False
+
+    @property
+    def dry_run(self) -> bool:
+        return self.summary is not None and self.summary.dry_run
+
+    @property
+    def snapshot_saved(self) -> bool:
+        """A snapshot was written to the repository by this run."""
+        return self.snapshot_id is not None and not self.dry_run and not self.snapshot_skipped
+
+
+@dataclass(frozen=True, slots=True)
+class ForgetResult:
+    """``restic forget``: snapshots kept and removed, summed over all groups."""
+
+    kept_snapshots: int
+    removed_snapshots: int
+    dry_run: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PruneResult:
+    """``restic prune`` (either generation of its summary)."""
+
+    removed_blobs: int | None = None
+    freed_bytes: int | None = None
+    repacked_blobs: int | None = None
+    repacked_bytes: int | None = None
+    remaining_blobs: int | None = None
+    repository_size_bytes: int | None = None
+    unused_bytes: int | None = None
+    dry_run: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """``restic check``: ``ok`` is None until a verdict line was seen."""
+
+    ok: bool | None = None
+    errors: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ResticOutput:
+    """What the output of one restic invocation (or a script running several) shows.
+
+    ``fatal`` is the first fatal message (``Fatal: …``, a lock failure, an
+    interrupt); ``exit_error_code`` is the code of a JSON ``exit_error`` line
+    (restic 0.18+). ``recognized`` is False when no line was recognized as restic's.
+    """
+
+    backup: BackupResult | None = None
+    forget: ForgetResult | None = None
+    prune: PruneResult | None = None
+    check: CheckResult | None = None
+    fatal: str | None = None
+    interrupted: bool = False
+    exit_error_code: int | None = None
+    missing_sources: int = 0
+    restic_version: str | None = None
+    lines: int = 0
+    recognized: bool = False
+
+
+class ExitCodeSource(enum.Enum):
+    """Where a run's exit code came from."""
+
+    GIVEN = "given"  # --exit-code, the wrapped command, $EXIT_STATUS
+    EXIT_ERROR = "exit_error"  # restic 0.18+ JSON exit_error line
+    AUTORESTIC = "autorestic"  # 'exit status N' or AUTORESTIC_EXIT_CODE_*
+    INFERRED = "inferred"  # from the output itself
+    UNKNOWN = "unknown"  # failure without a code
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How a run ended. ``exit_code`` is None when it failed and no code is known."""
+
+    exit_code: int | None
+    source: ExitCodeSource
+    reason: str = ""
+
+    @property
+    def success(self) -> bool:
+        return self.exit_code == 0
+
+    @property
+    def partial(self) -> bool:
+        return self.exit_code == 3
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One (location, backend) group's run: what the metric catalogue reports."""
+
+    location: str
+    backend: str
+    outcome: Outcome
+    output: ResticOutput = field(default_factory=ResticOutput)
+    ended_at: float | None = None
+
+    @property
+    def is_backup(self) -> bool:
+        """Report backup series: a backup was seen, or nothing but a failure was."""
+        o = self.output
+        return o.backup is not None or (o.forget is None and o.prune is None and o.check is None)
+
+    @property
+    def protected_data(self) -> bool:
+        """The run exited 0 and the data is in the repository (not a dry run)."""
+        if not self.outcome.success or not self.is_backup:
+            return False
+        backup = self.output.backup
+        return backup is None or not backup.dry_run
+
+
+@dataclass(frozen=True, slots=True)
+class GroupOutput:
+    """A parser's result for one (location, backend) group, before its outcome is resolved.
+
+    ``location``/``backend`` are None when the input does not name them (a plain
+    restic log). ``exit_code`` is the code the tool that ran restic reported
+    (autorestic's ``exit status N``, ``AUTORESTIC_EXIT_CODE_*``), if any.
+    """
+
+    location: str | None
+    backend: str | None
+    output: ResticOutput
+    exit_code: int | None = None
+

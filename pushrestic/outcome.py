@@ -1,0 +1,119 @@
+"""How a run ended: the exit code when it is known, otherwise inferred from the output.
+
+Precedence: a code given by the caller (``--exit-code``, the wrapped command),
+then restic's JSON ``exit_error`` line (0.18+), then the code autorestic
+reported; otherwise the output decides: a summary and a saved (or deliberately
+skipped, or dry-run) snapshot is 0, with the unreadable-files warning or
+per-file errors 3; a fatal message, an interrupt or a missing summary is a
+failure whose code is unknown. restic's codes: 0 ok, 3 snapshot saved but
+incomplete, anything else failure.
+"""
+
+from __future__ import annotations
+
+from pushrestic.model import (
+    DEFAULT_BACKEND,
+    DEFAULT_LOCATION,
+    ExitCodeSource,
+    GroupOutput,
+    Outcome,
+    ResticOutput,
+    Run,
+)
+
+# restic 0.19.0 made a missing top-level source an exit-3 warning (#4467).
+_MISSING_SOURCE_IS_PARTIAL_SINCE = (0, 19, 0)
+
+
+def infer_outcome(output: ResticOutput) -> Outcome:
+    """What the output alone says about the exit code."""
+    if output.interrupted:
+        return Outcome(None, ExitCodeSource.UNKNOWN, "interrupted")
+    if output.fatal is not None:
+        return Outcome(None, ExitCodeSource.UNKNOWN, output.fatal)
+    backup = output.backup
+    if backup is not None:
+        if backup.summary is None:
+            return Outcome(None, ExitCodeSource.UNKNOWN, "no backup summary in the output")
+        if backup.snapshot_id is None and not backup.snapshot_skipped and not backup.dry_run:
+            return Outcome(None, ExitCodeSource.UNKNOWN, "no snapshot was saved")
+        if backup.unreadable_warning or backup.errors > output.missing_sources:
+            return Outcome(3, ExitCodeSource.INFERRED, "some source files could not be read")
+        if output.missing_sources and _version_at_least(
+            output.restic_version, _MISSING_SOURCE_IS_PARTIAL_SINCE
+        ):
+            return Outcome(3, ExitCodeSource.INFERRED, "a source path does not exist")
+        return Outcome(0, ExitCodeSource.INFERRED)
+    if output.check is not None:
+        if output.check.ok:
+            return Outcome(0, ExitCodeSource.INFERRED)
+        return Outcome(None, ExitCodeSource.UNKNOWN, "check did not report 'no errors were found'")
+    if output.forget is not None or output.prune is not None:
+        return Outcome(0, ExitCodeSource.INFERRED)
+    return Outcome(None, ExitCodeSource.UNKNOWN, "no restic output")
+
+
+def resolve_outcome(group: GroupOutput, given_exit_code: int | None = None) -> Outcome:
+    """The run's outcome, from the best evidence available."""
+    inferred = infer_outcome(group.output)
+    if given_exit_code is not None:
+        return Outcome(given_exit_code, ExitCodeSource.GIVEN, _reason(given_exit_code, inferred))
+    if group.output.exit_error_code is not None:
+        code = group.output.exit_error_code
+        return Outcome(code, ExitCodeSource.EXIT_ERROR, _reason(code, inferred))
+    if group.exit_code is not None:
+        return Outcome(group.exit_code, ExitCodeSource.AUTORESTIC, _reason(group.exit_code, inferred))
+    return inferred
+
+
+def build_run(
+    group: GroupOutput,
+    *,
+    given_exit_code: int | None = None,
+    location: str | None = None,
+    backend: str | None = None,
+    ended_at: float | None = None,
+) -> Run:
+    """A Run from a parsed group; ``location``/``backend`` fill what the input does not name."""
+    summary = group.output.backup.summary if group.output.backup else None
+    end = summary.ended_at if summary is not None and summary.ended_at is not None else ended_at
+    return Run(
+        location=group.location or location or DEFAULT_LOCATION,
+        backend=group.backend or backend or DEFAULT_BACKEND,
+        outcome=resolve_outcome(group, given_exit_code),
+        output=group.output,
+        ended_at=end,
+    )
+
+
+def failed_run(
+    location: str | None, backend: str | None, reason: str, *, exit_code: int | None = None,
+    ended_at: float | None = None,
+) -> Run:
+    """A run known to have happened whose output could not be read: reported as failed."""
+    code = exit_code if exit_code not in (None, 0) else None
+    source = ExitCodeSource.GIVEN if code is not None else ExitCodeSource.UNKNOWN
+    return Run(
+        location=location or DEFAULT_LOCATION,
+        backend=backend or DEFAULT_BACKEND,
+        outcome=Outcome(code, source, reason),
+        ended_at=ended_at,
+    )
+
+
+def _reason(code: int, inferred: Outcome) -> str:
+    if code == 0:
+        return ""
+    if inferred.reason:
+        return inferred.reason
+    return "snapshot saved, some files could not be read" if code == 3 else f"exit code {code}"
+
+
+def _version_at_least(version: str | None, minimum: tuple[int, int, int]) -> bool:
+    if version is None:
+        return False
+    try:
+        parts = tuple(int(p) for p in version.split(".")[:3])
+    except ValueError:
+        return False
+    return parts >= minimum

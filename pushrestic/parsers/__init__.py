@@ -1,0 +1,64 @@
+"""Parsers: pure functions from numbered lines (or an environment) to typed groups.
+
+One module per input format: ``restic`` (text and ``--json``, mixed as real
+logs mix them), ``autorestic`` (console logs), ``hookenv`` (autorestic's hook
+environment); ``units`` converts restic's human sizes and durations.
+:func:`parse_groups` picks the format and returns one GroupOutput per
+(location, backend) the input shows.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+
+from pushrestic.errors import InputError
+from pushrestic.model import GroupOutput
+from pushrestic.parsers.autorestic import AUTORESTIC_MARKERS, AutoresticParser
+from pushrestic.parsers.restic import NumberedLines, ResticParser
+
+FORMATS = ("auto", "text", "json", "autorestic")
+_PEEK = 64
+
+
+def detect_format(head: list[tuple[int, str]]) -> str:
+    """'autorestic' if autorestic's own lines appear in the first lines, else 'text' or 'json'."""
+    for _, line in head:
+        stripped = line.strip()
+        if any(marker.fullmatch(stripped) for marker in AUTORESTIC_MARKERS):
+            return "autorestic"
+    for _, line in head:
+        stripped = line.strip()
+        if stripped:
+            return "json" if stripped[0] in "{[" else "text"
+    return "text"
+
+
+def parse_groups(lines: NumberedLines, *, fmt: str = "auto", source: str = "") -> list[GroupOutput]:
+    """Parse a whole input; one GroupOutput per (location, backend) it shows.
+
+    A plain restic log gives one group with no location or backend (the caller
+    names them). Raises InputError when nothing in the input is restic's or
+    autorestic's output (including an empty input).
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}")
+    iterator: Iterator[tuple[int, str]] = iter(lines)
+    head = list(itertools.islice(iterator, _PEEK))
+    if not head:
+        raise InputError("empty input: no restic output to report on", source=source)
+    if fmt == "auto":
+        fmt = detect_format(head)
+    stream = itertools.chain(head, iterator)
+    if fmt == "autorestic":
+        parser = AutoresticParser(source).feed_all(stream)
+        groups = list(parser.groups())
+        if not parser.recognized:
+            raise InputError("no autorestic output found", source=source)
+        if not groups:
+            raise InputError("autorestic log shows no backend run", source=source)
+        return groups
+    output = ResticParser(source).feed_all(stream).result()
+    if not output.recognized:
+        raise InputError("not restic output: no line restic prints was found", source=source)
+    return [GroupOutput(None, None, output)]

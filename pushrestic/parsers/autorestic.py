@@ -1,0 +1,210 @@
+"""autorestic's console log (1.0 to 1.8), split into one group per (location, backend).
+
+autorestic prints a banner per location, ``Backend: NAME`` before each restic
+run, restic's stdout only with ``-v``/``--ci``, restic's stderr after a failure,
+then one error block per failed backend (``location@backend:`` … ``exit status
+N``), and ``Done`` when a whole location succeeded. Hook output and forget
+sections are told apart from backup output. See
+``../shared/reference/autorestic.md``.
+
+A backend's exit code comes from its error block; a backend of a location that
+ended without an error block for it exited 0. A log cut off mid-location leaves
+the code unknown, and the outcome is then inferred from restic's own output.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+
+from pushrestic.model import GroupOutput
+from pushrestic.parsers.restic import NumberedLines, ResticParser
+
+_BANNER = re.compile(r'\s*Backing up location "(.+)"\s*')
+_FORGET_BANNER = re.compile(r'\s*Forgetting for location "(.+)"\s*')
+_BACKEND = re.compile(r"Backend: (.+)")
+_FORGET_BACKEND = re.compile(r'For backend "(.+)"')
+_EXECUTING = re.compile(r"> Executing: (\S+)(?: (.*))?")
+_ERROR_BLOCK = re.compile(r"(.+)@(.+):")
+_EXIT_STATUS = re.compile(r"exit status (-?\d+)")
+_ERRORS_FOUND = re.compile(r"Error: (\d+) errors? were found|Error: Encountered errors during cron process:")
+_HEADER = re.compile(
+    r"Using config(?: paths)?:.*|Using env:.*|Using lock:.*|Skipping \".+\", not due yet\."
+    r"|Copying .+ → .+|Executing under: .*|Running hooks"
+)
+
+# What autorestic prints around restic's output: a line matching one of these
+# is autorestic's own, never restic's.
+AUTORESTIC_MARKERS = (_BANNER, _BACKEND, _HEADER)
+
+
+@dataclass(slots=True)
+class _Group:
+    location: str
+    backend: str
+    backup: ResticParser
+    forget: ResticParser | None = None
+    exit_code: int | None = None
+    fed: int = 0
+
+
+@dataclass(slots=True)
+class _Location:
+    name: str
+    backends: list[str] = field(default_factory=list)
+    ended: bool = False
+    done: bool = False
+
+
+class AutoresticParser:
+    """Incremental parser of one autorestic log; groups come out in log order."""
+
+    def __init__(self, source: str = "") -> None:
+        self._source = source
+        self._groups: dict[tuple[str, str], _Group] = {}
+        self._locations: dict[str, _Location] = {}
+        self._location: _Location | None = None
+        self._target: ResticParser | None = None
+        self._target_group: _Group | None = None
+        self._mode = "none"  # none | restic | hook | forget | block
+        self._block: _Group | None = None
+        self._block_lines: list[tuple[int, str]] = []
+        self.recognized = False
+
+    def feed_all(self, lines: NumberedLines) -> AutoresticParser:
+        for number, line in lines:
+            self.feed(number, line)
+        return self
+
+    def feed(self, number: int, raw: str) -> None:
+        line = raw.rstrip("\r\n")
+        stripped = line.strip()
+        if self._mode == "block":
+            self._feed_block(number, line, stripped)
+            return
+        if self._structural(stripped):
+            return
+        if self._mode == "restic" and self._target is not None and self._target_group is not None:
+            self._target.feed(number, line)
+            if stripped:
+                self._target_group.fed += 1
+
+    def _structural(self, line: str) -> bool:
+        """Handle one of autorestic's own lines; False if the line is not one."""
+        if m := _BANNER.fullmatch(line):
+            self._end_location()
+            self._location = self._locations.setdefault(m.group(1), _Location(m.group(1)))
+            self._set_mode("none")
+            self.recognized = True
+            return True
+        if m := _BACKEND.fullmatch(line):
+            if self._location is None:
+                return False
+            group = self._group(self._location.name, m.group(1).strip())
+            self._target, self._target_group = group.backup, group
+            self._mode = "restic"
+            self.recognized = True
+            return True
+        if m := _EXECUTING.fullmatch(line):
+            command = m.group(1).rsplit("/", 1)[-1]
+            if command.startswith("restic") or (m.group(2) or "").split(" ", 1)[0] in (
+                "backup",
+                "forget",
+            ):
+                if self._target is not None:
+                    self._mode = "restic"
+            else:
+                self._mode = "hook"
+            return True
+        if line == "Running hooks":
+            self._mode = "hook"
+            self.recognized = True
+            return True
+        if m := _FORGET_BANNER.fullmatch(line):
+            self._set_mode("forget")
+            self.recognized = True
+            return True
+        if (m := _FORGET_BACKEND.fullmatch(line)) and self._location is not None:
+            group = self._group(self._location.name, m.group(1))
+            if group.forget is None:
+                group.forget = ResticParser(self._source)
+            self._target, self._target_group = group.forget, group
+            self._mode = "restic"
+            return True
+        if line == "Done" and self._location is not None and self._mode != "hook":
+            self._location.done = True
+            self._set_mode("none")
+            return True
+        if (m := _ERROR_BLOCK.fullmatch(line)) and (m.group(1), m.group(2)) in self._groups:
+            self._block = self._groups[(m.group(1), m.group(2))]
+            self._block_lines = []
+            self._mode = "block"
+            return True
+        if _ERRORS_FOUND.fullmatch(line):
+            self._end_location()
+            self._set_mode("none")
+            self.recognized = True
+            return True
+        if _HEADER.fullmatch(line):
+            if line.startswith(("Copying", "Skipping")):
+                self._set_mode("none")
+            self.recognized = True
+            return True
+        return False
+
+    def _feed_block(self, number: int, line: str, stripped: str) -> None:
+        block = self._block
+        assert block is not None
+        if m := _EXIT_STATUS.fullmatch(stripped):
+            block.exit_code = int(m.group(1))
+            if block.fed == 0:  # restic's stderr was not shown before: take it from here
+                block.backup.feed_all(self._block_lines)
+            self._block, self._block_lines = None, []
+            self._set_mode("none")
+            return
+        if _BANNER.fullmatch(stripped) or _ERRORS_FOUND.fullmatch(stripped):
+            if block.fed == 0:
+                block.backup.feed_all(self._block_lines)
+            self._block, self._block_lines = None, []
+            self._set_mode("none")
+            self._structural(stripped)
+            return
+        if len(self._block_lines) < 1000:
+            self._block_lines.append((number, line))
+
+    def _set_mode(self, mode: str) -> None:
+        self._mode = mode
+        self._target = self._target_group = None
+
+    def _group(self, location: str, backend: str) -> _Group:
+        key = (location, backend)
+        group = self._groups.get(key)
+        if group is None:
+            group = _Group(location, backend, ResticParser(self._source))
+            self._groups[key] = group
+            self._locations.setdefault(location, _Location(location)).backends.append(backend)
+        return group
+
+    def _end_location(self) -> None:
+        if self._location is not None:
+            self._location.ended = True
+
+    def groups(self) -> Iterator[GroupOutput]:
+        """The groups seen so far, each with the exit code autorestic showed or implied."""
+        for group in self._groups.values():
+            location = self._locations[group.location]
+            exit_code = group.exit_code
+            if exit_code is None and (location.done or location.ended):
+                exit_code = 0
+            output = group.backup.result()
+            if group.forget is not None:
+                forget = group.forget.result()
+                output = replace(output, forget=forget.forget, prune=forget.prune)
+            yield GroupOutput(group.location, group.backend, output, exit_code)
+
+
+def parse_autorestic(lines: NumberedLines, *, source: str = "") -> list[GroupOutput]:
+    """Parse an autorestic log: numbered lines in, one GroupOutput per (location, backend)."""
+    return list(AutoresticParser(source).feed_all(lines).groups())
+

@@ -1,0 +1,578 @@
+"""restic's output, text and ``--json``, for every version from 0.9 to 0.19.
+
+One streaming parser handles both forms line by line, because real logs mix
+them: fatal errors are plain text even with ``--json`` before 0.18, and
+``forget --prune --json`` prints a JSON array followed by prune's text.
+
+:class:`ResticParser` is fed numbered lines and keeps only counters and the
+latest summary block, so memory stays constant however long the log is.
+:func:`parse_restic` is the pure entry point: lines in, a frozen
+:class:`~pushrestic.model.ResticOutput` out. Unrecognized lines are ignored;
+a recognized line whose values do not parse raises :class:`InputError`.
+See ``../shared/reference/restic-output.md`` for every line handled here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pushrestic.errors import InputError
+from pushrestic.model import (
+    BackupResult,
+    BackupSummary,
+    CheckResult,
+    ForgetResult,
+    PruneResult,
+    ResticOutput,
+)
+from pushrestic.parsers.units import SIZE_PATTERN, parse_duration, parse_size, parse_timestamp
+
+NumberedLines = Iterable[tuple[int, str]]
+
+# Lines that carry nothing this parser reports but that a backup is running, by
+# their first bytes: JSON progress and per-item records, -vv per-item text lines.
+# All are alike here, so the input layer may pass on only one in many (it drops
+# the rest before decoding them); the result must not change.
+SKIPPABLE_PREFIXES: tuple[bytes, ...] = (
+    b'{"message_type":"status"',
+    b'{"message_type":"verbose_status"',
+    b"new       ",
+    b"modified  ",
+    b"unchanged ",
+)
+_SKIPPABLE_TEXT = tuple(p.decode() for p in SKIPPABLE_PREFIXES)
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+_SIZE = f"({SIZE_PATTERN})"
+
+_FILES = re.compile(r"Files:\s+(\d+) new,\s+(\d+) changed,\s+(\d+) unmodified")
+_DIRS = re.compile(r"Dirs:\s+(\d+) new,\s+(\d+) changed,\s+(\d+) unmodified")
+_BLOBS = re.compile(r"(Data|Tree) Blobs:\s+(\d+) new")
+_ADDED = re.compile(
+    rf"(Added|Would add)(?: to the repo(?:sitory)?)?:\s+{_SIZE}(?:\s+\({_SIZE}\s+stored\))?"
+)
+_PROCESSED = re.compile(rf"processed (\d+) files, {_SIZE} in ((?:\d+:)?\d+:\d\d)")
+_SNAPSHOT_SAVED = re.compile(r"snapshot ([0-9a-f]{8,64}) saved")
+_PARENT = re.compile(r"using parent snapshot ([0-9a-f]{8,64})")
+_UNREADABLE = re.compile(
+    r"Warning: (?:at least one source file could not be read"
+    r"|failed to read all source data during backup)"
+)
+_MISSING_SOURCE = re.compile(r".+ does not exist, skipping")
+_INTERRUPT = re.compile(r"signal \S+ received, cleaning up")
+_VERSION = re.compile(r"restic (\d+\.\d+\.\d+)\S* compiled with ")
+
+_KEEP = re.compile(r"keep (\d+) snapshots:")
+_REMOVE = re.compile(r"remove (\d+) snapshots:")
+_REMOVED_ONE = re.compile(r"removed snapshot [0-9a-f]{8,64}")
+_FORGET_DRY = re.compile(
+    r"Would have removed the following snapshots:|\d+ snapshots would be removed, running prune"
+)
+
+_PRUNE_ROW = re.compile(
+    rf"(to repack|this removes|to delete|total prune|remaining):?\s+(\d+) blobs / {_SIZE}"
+)
+_PRUNE_UNUSED = re.compile(rf"unused size after prune: {_SIZE} \(")
+_PRUNE_DRY = re.compile(r"Would have (?:made the following changes|repacked and removed)")
+_OLD_PRUNE_CONTAINS = re.compile(rf"repository contains (\d+) packs \((\d+) blobs\) with {_SIZE}")
+_OLD_PRUNE_FOUND = re.compile(r"found (\d+) of (\d+) data blobs still in use, removing (\d+) blobs")
+_OLD_PRUNE_FREES = re.compile(rf"will delete (\d+) packs and rewrite (\d+) packs, this frees {_SIZE}")
+
+# Lines restic prints that carry no value here but show the input is restic's.
+_OTHER_RESTIC = re.compile(
+    r"open repository|lock repository|load index files|start (?:scan|backup) on \[.*\]"
+    r"|scan finished in .*|no parent snapshot found, will read all files|skipped creating snapshot"
+    r"|reading repository password from stdin|Is there a repository at the following location\?"
+    r"|using temporary cache in .*|create exclusive lock for repository|load indexes|check all packs"
+    r"|check snapshots, trees and blobs|loading indexes\.\.\.|loading all snapshots\.\.\."
+    r"|searching used packs\.\.\.|collecting packs for deletion and repacking|done"
+    r"|counting files in repo|building new index for repo|created restic repository .*"
+    r"|successfully removed(?: \d+)? locks|Applying Policy: .*|no errors were found"
+    r"|\[\d+:\d\d(?::\d\d)?\] .*"
+)
+_CHECK_MARKERS = frozenset(
+    {"check snapshots, trees and blobs", "check all packs", "create exclusive lock for repository"}
+)
+
+_SUMMARY_INT_FIELDS = {
+    "files_new": "files_new",
+    "files_changed": "files_changed",
+    "files_unmodified": "files_unmodified",
+    "dirs_new": "dirs_new",
+    "dirs_changed": "dirs_changed",
+    "dirs_unmodified": "dirs_unmodified",
+    "data_blobs": "data_blobs",
+    "tree_blobs": "tree_blobs",
+    "total_files_processed": "processed_files",
+    "total_bytes_processed": "processed_bytes",
+    "data_added": "added_bytes",
+    "data_added_packed": "added_stored_bytes",
+}
+
+
+@dataclass(slots=True)
+class _Prune:
+    values: dict[str, int] = field(default_factory=dict)
+    dry_run: bool = False
+    old_size: int | None = None
+
+
+class ResticParser:
+    """Incremental parser for one restic invocation's output (or a script running several).
+
+    Feed numbered lines with :meth:`feed`, then call :meth:`result`. Holds only
+    counters and the latest summary block.
+    """
+
+    def __init__(self, source: str = "") -> None:
+        self._source = source
+        self._lines = 0
+        self._recognized = False
+        self._block: dict[str, Any] | None = None
+        self._summary: dict[str, Any] | None = None
+        self._backup_seen = False
+        self._snapshot_id: str | None = None
+        self._parent_id: str | None = None
+        self._skipped = False
+        self._errors = 0
+        self._missing = 0
+        self._unreadable = False
+        self._kept = 0
+        self._removed = 0
+        self._forget_seen = False
+        self._forget_dry = False
+        self._prune: _Prune | None = None
+        self._check_seen = False
+        self._check_ok: bool | None = None
+        self._check_errors: int | None = None
+        self._fatal: str | None = None
+        self._interrupted = False
+        self._exit_error: int | None = None
+        self._version: str | None = None
+        self._section = ""
+
+    # -- feeding ---------------------------------------------------------
+
+    def feed_all(self, lines: NumberedLines) -> ResticParser:
+        for number, line in lines:
+            self.feed(number, line)
+        return self
+
+    def feed(self, number: int, raw: str) -> None:
+        """Take one line (without or with its line ending)."""
+        self._lines = max(self._lines, number)
+        line = raw.rstrip("\r\n")
+        if "\r" in line:  # a terminal progress line rewritten in place: keep what stayed
+            line = line.rsplit("\r", 1)[1] or line.replace("\r", "")
+        if "\x1b" in line:
+            line = _ANSI.sub("", line)
+        line = line.strip()
+        if not line:
+            return
+        if line.startswith(_SKIPPABLE_TEXT):  # progress or per-item: a backup is running
+            self._recognized = self._backup_seen = True
+            return
+        if line[0] in "{[":
+            record = _load_json(line)
+            if record is not None:
+                self._json(number, record)
+                return
+        self._text(number, line)
+
+    # -- text ------------------------------------------------------------
+
+    def _text(self, number: int, line: str) -> None:
+        head = line[:4]
+        if head == "File":
+            if m := _FILES.fullmatch(line):
+                self._new_block()["files"] = tuple(int(x) for x in m.groups())
+                return
+        elif head == "Dirs":
+            if m := _DIRS.fullmatch(line):
+                self._current_block()["dirs"] = tuple(int(x) for x in m.groups())
+                return
+        elif head in ("Data", "Tree"):
+            if m := _BLOBS.fullmatch(line):
+                self._current_block()[m.group(1).lower() + "_blobs"] = int(m.group(2))
+                return
+        elif head in ("Adde", "Woul"):
+            if m := _ADDED.fullmatch(line):
+                block = self._current_block()
+                block["added"] = self._size(number, m.group(2))
+                if m.group(3) is not None:
+                    block["stored"] = self._size(number, m.group(3))
+                block["dry_run"] = m.group(1) == "Would add"
+                return
+            if _FORGET_DRY.fullmatch(line):
+                self._forget_seen = self._forget_dry = self._recognized = True
+                return
+            if _PRUNE_DRY.match(line):
+                self._prune_state().dry_run = True
+                self._recognized = True
+                return
+        elif head == "proc":
+            if m := _PROCESSED.fullmatch(line):
+                block = self._current_block()
+                block["processed_files"] = int(m.group(1))
+                block["processed_bytes"] = self._size(number, m.group(2))
+                block["duration"] = self._duration(number, m.group(3))
+                return
+        elif head == "snap":
+            if m := _SNAPSHOT_SAVED.fullmatch(line):
+                self._snapshot_id = m.group(1)
+                self._backup_seen = self._recognized = True
+                self._section = "backup"
+                return
+        elif head == "skip":
+            if line == "skipped creating snapshot":
+                self._skipped = self._backup_seen = self._recognized = True
+                return
+        elif head == "usin":
+            if m := _PARENT.fullmatch(line):
+                self._parent_id = m.group(1)
+                self._backup_seen = self._recognized = True
+                self._section = "backup"
+                return
+        elif head == "no p":
+            if line == "no parent snapshot found, will read all files":
+                self._backup_seen = self._recognized = True
+                self._section = "backup"
+                return
+        elif head == "erro":
+            if line.startswith("error: "):
+                self._errors += 1
+                self._recognized = True
+                return
+        elif head == "Warn":
+            if _UNREADABLE.match(line):
+                self._unreadable = self._backup_seen = self._recognized = True
+                return
+        elif head == "Fata":
+            if line.startswith("Fatal: "):
+                self._set_fatal(line)
+                return
+        elif head == "unab":
+            if line.startswith("unable to create lock in backend: "):
+                self._set_fatal(line)
+                return
+        elif head == "sign":
+            if _INTERRUPT.fullmatch(line):
+                self._interrupted = True
+                self._set_fatal(line)
+                return
+        elif head == "rest":
+            if m := _VERSION.match(line):
+                self._version = m.group(1)
+                self._recognized = True
+                return
+        elif head in ("keep", "remo"):
+            if m := _KEEP.fullmatch(line):
+                self._kept += int(m.group(1))
+                self._forget_seen = self._recognized = True
+                self._section = "forget"
+                return
+            if m := _REMOVE.fullmatch(line):
+                self._removed += int(m.group(1))
+                self._forget_seen = self._recognized = True
+                self._section = "forget"
+                return
+            if _REMOVED_ONE.fullmatch(line):
+                self._removed += 1
+                self._forget_seen = self._recognized = True
+                return
+        elif head == "Appl":
+            if line.startswith("Applying Policy: "):
+                self._forget_seen = self._recognized = True
+                self._section = "forget"
+                return
+        if self._prune_line(number, line):
+            return
+        if line == "no errors were found":
+            self._check_seen = self._recognized = True
+            self._check_ok = True
+            return
+        if line in _CHECK_MARKERS:
+            self._check_seen = self._recognized = True
+            self._section = "check"
+            return
+        if _MISSING_SOURCE.fullmatch(line):
+            self._missing += 1
+            self._errors += 1
+            self._recognized = True
+            return
+        if not self._recognized and _OTHER_RESTIC.fullmatch(line):
+            self._recognized = True
+
+    def _prune_line(self, number: int, line: str) -> bool:
+        if m := _PRUNE_ROW.fullmatch(line):
+            prune = self._prune_state()
+            key = m.group(1).replace(" ", "_")
+            prune.values[key + "_blobs"] = int(m.group(2))
+            prune.values[key + "_bytes"] = self._size(number, m.group(3))
+            return True
+        if m := _PRUNE_UNUSED.match(line):
+            self._prune_state().values["unused_bytes"] = self._size(number, m.group(1))
+            return True
+        if m := _OLD_PRUNE_CONTAINS.fullmatch(line):
+            self._prune_state().old_size = self._size(number, m.group(3))
+            return True
+        if m := _OLD_PRUNE_FOUND.fullmatch(line):
+            self._prune_state().values["total_prune_blobs"] = int(m.group(3))
+            return True
+        if m := _OLD_PRUNE_FREES.fullmatch(line):
+            prune = self._prune_state()
+            prune.values["total_prune_bytes"] = self._size(number, m.group(3))
+            prune.values["rewrite_packs"] = int(m.group(2))
+            return True
+        return False
+
+    # -- JSON ------------------------------------------------------------
+
+    def _json(self, number: int, record: Any) -> None:
+        if isinstance(record, list):
+            self._json_forget(number, record)
+            return
+        if not isinstance(record, dict):
+            return
+        kind = record.get("message_type")
+        if kind == "summary":
+            self._recognized = True
+            if "num_errors" in record:
+                self._check_seen = True
+                errors = _int(record, "num_errors", number, self._source)
+                self._check_errors = errors
+                self._check_ok = errors == 0
+            else:
+                self._json_backup_summary(number, record)
+        elif kind == "error":
+            self._recognized = True
+            if "during" in record or "item" in record:
+                self._errors += 1
+                self._backup_seen = True
+            elif self._check_seen or self._section == "check":
+                self._check_errors = (self._check_errors or 0) + 1
+            else:
+                self._errors += 1
+        elif kind == "exit_error":
+            self._recognized = True
+            self._exit_error = _int(record, "code", number, self._source)
+            message = record.get("message")
+            text = message if isinstance(message, str) else ""
+            if self._exit_error == 3 or _UNREADABLE.match(text):
+                self._unreadable = True
+            elif self._exit_error != 0:
+                self._set_fatal(text.split("\n", 1)[0] or f"exit code {self._exit_error}")
+        elif kind in ("status", "verbose_status"):
+            self._recognized = self._backup_seen = True
+        elif kind == "version" or (kind is None and "go_version" in record):
+            version = record.get("version")
+            if isinstance(version, str):
+                self._version = version
+            self._recognized = True
+
+    def _json_backup_summary(self, number: int, record: dict[str, Any]) -> None:
+        values: dict[str, Any] = {}
+        for key, attribute in _SUMMARY_INT_FIELDS.items():
+            if key in record:
+                values[attribute] = _int(record, key, number, self._source)
+        if "total_duration" in record:
+            values["duration_seconds"] = _float(record, "total_duration", number, self._source)
+        for key, attribute in (("backup_start", "started_at"), ("backup_end", "ended_at")):
+            if key in record:
+                values[attribute] = _time(record, key, number, self._source)
+        dry_run = record.get("dry_run", False)
+        if not isinstance(dry_run, bool):
+            raise InputError("'dry_run' is not true or false", source=self._source, line=number)
+        values["dry_run"] = dry_run
+        snapshot = record.get("snapshot_id")
+        if snapshot is not None and not isinstance(snapshot, str):
+            raise InputError("'snapshot_id' is not a string", source=self._source, line=number)
+        self._summary = values
+        self._block = None
+        self._snapshot_id = snapshot or None
+        self._skipped = snapshot is None and not dry_run
+        self._backup_seen = True
+        self._section = "backup"
+
+    def _json_forget(self, number: int, groups: list[Any]) -> None:
+        forget_groups = [g for g in groups if isinstance(g, dict) and "keep" in g]
+        if not forget_groups:
+            return
+        for group in forget_groups:
+            for key in ("keep", "remove"):
+                items = group.get(key)
+                if items is not None and not isinstance(items, list):
+                    raise InputError(f"forget '{key}' is not a list", source=self._source, line=number)
+            self._kept += len(group.get("keep") or [])
+            self._removed += len(group.get("remove") or [])
+        self._forget_seen = self._recognized = True
+        self._section = "forget"
+
+    # -- helpers ---------------------------------------------------------
+
+    def _new_block(self) -> dict[str, Any]:
+        self._block = {}
+        self._recognized = self._backup_seen = True
+        self._section = "backup"
+        return self._block
+
+    def _current_block(self) -> dict[str, Any]:
+        return self._block if self._block is not None else self._new_block()
+
+    def _prune_state(self) -> _Prune:
+        if self._prune is None:
+            self._prune = _Prune()
+        self._recognized = True
+        self._section = "prune"
+        return self._prune
+
+    def _set_fatal(self, message: str) -> None:
+        self._recognized = True
+        if self._fatal is None:
+            self._fatal = message
+        if self._section == "check" and self._check_ok is None:
+            self._check_ok = False
+
+    def _size(self, number: int, text: str) -> int:
+        try:
+            return parse_size(text)
+        except ValueError as error:
+            raise InputError(str(error), source=self._source, line=number) from None
+
+    def _duration(self, number: int, text: str) -> int:
+        try:
+            return parse_duration(text)
+        except ValueError as error:
+            raise InputError(str(error), source=self._source, line=number) from None
+
+    # -- result ----------------------------------------------------------
+
+    def result(self) -> ResticOutput:
+        """The frozen result of everything fed so far."""
+        return ResticOutput(
+            backup=self._backup_result(),
+            forget=(
+                ForgetResult(self._kept, self._removed, self._forget_dry)
+                if self._forget_seen
+                else None
+            ),
+            prune=self._prune_result(),
+            check=(
+                CheckResult(
+                    ok=self._check_ok if self._check_ok is not None else False,
+                    errors=self._check_errors,
+                )
+                if self._check_seen
+                else None
+            ),
+            fatal=self._fatal,
+            interrupted=self._interrupted,
+            exit_error_code=self._exit_error,
+            missing_sources=self._missing,
+            restic_version=self._version,
+            lines=self._lines,
+            recognized=self._recognized,
+        )
+
+    def _backup_result(self) -> BackupResult | None:
+        summary = self._summary_result()
+        if summary is None and not self._backup_seen and not self._errors:
+            return None
+        return BackupResult(
+            summary=summary,
+            snapshot_id=self._snapshot_id,
+            parent_snapshot_id=self._parent_id,
+            snapshot_skipped=self._skipped,
+            errors=self._errors,
+            unreadable_warning=self._unreadable,
+        )
+
+    def _summary_result(self) -> BackupSummary | None:
+        if self._summary is not None:
+            return BackupSummary(**self._summary)
+        block = self._block
+        if block is None:
+            return None
+        files = block.get("files", (None, None, None))
+        dirs = block.get("dirs", (None, None, None))
+        return BackupSummary(
+            files_new=files[0],
+            files_changed=files[1],
+            files_unmodified=files[2],
+            dirs_new=dirs[0],
+            dirs_changed=dirs[1],
+            dirs_unmodified=dirs[2],
+            data_blobs=block.get("data_blobs"),
+            tree_blobs=block.get("tree_blobs"),
+            processed_files=block.get("processed_files"),
+            processed_bytes=block.get("processed_bytes"),
+            added_bytes=block.get("added"),
+            added_stored_bytes=block.get("stored"),
+            duration_seconds=block.get("duration"),
+            dry_run=bool(block.get("dry_run", False)),
+        )
+
+    def _prune_result(self) -> PruneResult | None:
+        prune = self._prune
+        if prune is None:
+            return None
+        values = prune.values
+        remaining = values.get("remaining_bytes")
+        freed = values.get("total_prune_bytes")
+        if remaining is None and prune.old_size is not None and freed is not None:
+            remaining = prune.old_size - freed
+        return PruneResult(
+            removed_blobs=values.get("total_prune_blobs"),
+            freed_bytes=freed,
+            repacked_blobs=values.get("to_repack_blobs"),
+            repacked_bytes=values.get("to_repack_bytes"),
+            remaining_blobs=values.get("remaining_blobs"),
+            repository_size_bytes=remaining,
+            unused_bytes=values.get("unused_bytes"),
+            dry_run=prune.dry_run,
+        )
+
+
+def parse_restic(lines: NumberedLines, *, source: str = "") -> ResticOutput:
+    """Parse one restic invocation's output: numbered lines in, ResticOutput out."""
+    return ResticParser(source).feed_all(lines).result()
+
+
+def numbered(lines: Iterable[str]) -> NumberedLines:
+    """Number plain lines from 1, for the parsers' input."""
+    return enumerate(lines, 1)
+
+
+def _load_json(line: str) -> Any:
+    try:
+        return json.loads(line)
+    except ValueError:
+        return None
+
+
+def _int(record: dict[str, Any], key: str, number: int, source: str) -> int:
+    value = record.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0 and key != "code":
+        raise InputError(f"'{key}' is not a whole number: {value!r}", source=source, line=number)
+    return value
+
+
+def _float(record: dict[str, Any], key: str, number: int, source: str) -> float:
+    value = record.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise InputError(f"'{key}' is not a number of seconds: {value!r}", source=source, line=number)
+    return float(value)
+
+
+def _time(record: dict[str, Any], key: str, number: int, source: str) -> float:
+    value = record.get(key)
+    try:
+        if not isinstance(value, str):
+            raise ValueError(f"{value!r}")
+        return parse_timestamp(value)
+    except ValueError as error:
+        raise InputError(f"'{key}' is not a time: {error}", source=source, line=number) from None
