@@ -1,0 +1,46 @@
+"""Shared test fixtures: sample logs, real binaries, a clean environment."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SAMPLES = FIXTURES / "samples"
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def require_binary(name: str) -> str:
+    """The path of a real program the test needs.
+
+    Locally a missing program skips the test; with CI=true it fails it, so that a
+    missing install step can never pass as green.
+    """
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} is not installed (bash tests/run.sh installs it)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+def manifest() -> list[dict[str, Any]]:
+    """The samples' manifest: file, version, exit_code, expected values."""
+    entries: list[dict[str, Any]] = json.loads((SAMPLES / "manifest.json").read_text())
+    return entries
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Keep the caller's PUSHRESTIC_*, AUTORESTIC_* and RESTIC_* variables out of tests."""
+    for key in list(os.environ):
+        if key.startswith(("PUSHRESTIC_", "AUTORESTIC_", "RESTIC_")):
+            monkeypatch.delenv(key)
+    yield
