@@ -15,12 +15,10 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from pushrestic import __version__
-from pushrestic.errors import InputError, InputUnreadable, PushresticError, UsageError
+from pushrestic.errors import InputUnreadable, PushresticError, UsageError
 
 log = logging.getLogger("pushrestic")
 
@@ -29,19 +27,6 @@ EXIT_USAGE = 2
 EXIT_BAD_INPUT = 65
 EXIT_UNREADABLE = 66
 EXIT_INTERNAL = 70
-
-
-@dataclass(frozen=True, slots=True)
-class PushRequest:
-    """What ``pushrestic push`` was asked to do."""
-
-    log: str
-    fmt: str
-    exit_code: int | None
-    location: str | None
-    backend: str | None
-    labels: dict[str, str]
-    dry_run: bool
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -114,18 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         if args.command == "push":
-            from pushrestic.metrics import parse_labels
-
-            request = PushRequest(
-                log=args.log,
-                fmt=args.fmt,
-                exit_code=args.exit_code,
-                location=args.location,
-                backend=args.backend,
-                labels=parse_labels(args.label),
-                dry_run=args.dry_run,
-            )
-            return push(request)
+            return _push(args)
     except UsageError as error:
         _error(str(error))
         return EXIT_USAGE
@@ -142,94 +116,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     return EXIT_USAGE
 
 
-def push(request: PushRequest) -> int:
-    """Read, parse and report; a bad input is still reported, as a failed run."""
-    from pushrestic.inputs import LineReader, input_mtime, open_input
-    from pushrestic.outcome import build_run, failed_run
-    from pushrestic.parsers import parse_groups
+def _push(args: argparse.Namespace) -> int:
+    from pushrestic.collect import InputSpec, collect_runs
+    from pushrestic.metrics import parse_labels
+    from pushrestic.sinks.textfile import render
 
-    if not request.dry_run:
-        raise UsageError("nothing to send to yet: use --dry-run (the Pushgateway and textfile sinks come next)")
-    now = time.time()
-    problem: InputError | None = None
-    runs = []
-    try:
-        stream, source = open_input(request.log)
-        with stream:
-            reader = LineReader(stream, source)
-            try:
-                groups = parse_groups(reader, fmt=request.fmt, source=source)
-            except InputError as error:
-                if not (reader.empty and request.exit_code == 0):
-                    raise
-                groups = []  # restic --quiet prints nothing on success
-        ended_at = input_mtime(request.log) or now
-        for group in groups:
-            if request.location is not None and group.location not in (None, request.location):
-                continue
-            if request.backend is not None and group.backend not in (None, request.backend):
-                continue
-            runs.append(
-                build_run(
-                    group,
-                    given_exit_code=request.exit_code if group.location is None else None,
-                    location=request.location,
-                    backend=request.backend,
-                    ended_at=ended_at,
-                )
-            )
-        if not groups:
-            from pushrestic.model import GroupOutput, ResticOutput
-
-            runs.append(
-                build_run(
-                    GroupOutput(None, None, ResticOutput()),
-                    given_exit_code=request.exit_code,
-                    location=request.location,
-                    backend=request.backend,
-                    ended_at=ended_at,
-                )
-            )
-        elif not runs:
-            raise UsageError(
-                f"{source}: no run for location {request.location!r} and backend {request.backend!r}"
-            )
-    except InputError as error:
-        problem = error
-        runs = [
-            failed_run(
-                request.location,
-                request.backend,
-                f"unreadable input: {error.reason}",
-                exit_code=request.exit_code,
-                ended_at=now,
-            )
-        ]
-    _report(runs, request)
-    for run in runs:
-        log.info(
-            "%s/%s: exit code %s (%s)%s",
-            run.location,
-            run.backend,
-            run.outcome.exit_code,
-            run.outcome.source.value,
-            f": {run.outcome.reason}" if run.outcome.reason else "",
-        )
-    if problem is not None:
-        _error(f"{problem} (reported as a failed run)")
-        return EXIT_UNREADABLE if isinstance(problem, InputUnreadable) else EXIT_BAD_INPUT
-    return EXIT_OK
-
-
-def _report(runs: Sequence[object], request: PushRequest) -> None:
-    from prometheus_client.exposition import generate_latest
-
-    from pushrestic.metrics import build_registry
-    from pushrestic.model import Run
-
-    typed = [run for run in runs if isinstance(run, Run)]
-    sys.stdout.buffer.write(generate_latest(build_registry(typed, request.labels)))
+    labels = parse_labels(args.label)
+    if not args.dry_run:
+        raise UsageError("no destination: use --dry-run (Pushgateway and textfile sinks come next)")
+    spec = InputSpec(args.log, args.fmt, args.exit_code, args.location, args.backend, labels)
+    collected = collect_runs(spec)
+    sys.stdout.buffer.write(render(collected.runs, labels))
     sys.stdout.flush()
+    if collected.problem is not None:
+        _error(f"{collected.problem} (reported as a failed run)")
+        if isinstance(collected.problem, InputUnreadable):
+            return EXIT_UNREADABLE
+        return EXIT_BAD_INPUT
+    return EXIT_OK
 
 
 def _error(message: str) -> None:

@@ -23,8 +23,17 @@ from pushrestic.model import Run
 GROUP_LABELS = ("location", "backend")
 # Labels set by the push grouping key or by the catalogue itself: users may not set them.
 RESERVED_LABELS = frozenset(
-    {"job", "instance", "location", "backend", "state", "type", "snapshot_id",
-     "restic_version", "version"}
+    {
+        "job",
+        "instance",
+        "location",
+        "backend",
+        "state",
+        "type",
+        "snapshot_id",
+        "restic_version",
+        "version",
+    }
 )
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 
@@ -330,7 +339,9 @@ class RunsCollector(Collector):
                 yield family
 
 
-def build_registry(runs: Sequence[Run], labels: Mapping[str, str] | None = None) -> CollectorRegistry:
+def build_registry(
+    runs: Sequence[Run], labels: Mapping[str, str] | None = None
+) -> CollectorRegistry:
     """A fresh registry (never the global one) holding the series of ``runs``."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(RunsCollector(runs, labels))

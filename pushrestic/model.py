@@ -176,4 +176,3 @@ class GroupOutput:
     backend: str | None
     output: ResticOutput
     exit_code: int | None = None
-

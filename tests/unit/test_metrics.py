@@ -1,0 +1,191 @@
+"""The metric catalogue: names, labels, values left out when unknown, README table."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from pushrestic.errors import UsageError
+from pushrestic.metrics import CATALOGUE, METRIC_NAMES, build_registry, parse_labels
+from pushrestic.model import (
+    BackupResult,
+    BackupSummary,
+    CheckResult,
+    ExitCodeSource,
+    ForgetResult,
+    Outcome,
+    PruneResult,
+    ResticOutput,
+    Run,
+)
+from pushrestic.sinks.textfile import render
+
+README = Path(__file__).parents[2] / "README.md"
+
+Series = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def series(runs: list[Run], labels: dict[str, str] | None = None) -> Series:
+    text = render(runs, labels).decode()
+    out: Series = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            out[(sample.name, frozenset(sample.labels.items()))] = sample.value
+    return out
+
+
+def names(found: Series) -> set[str]:
+    return {name for name, _ in found}
+
+
+def backup_run(exit_code: int | None = 0, **summary: int | float | None) -> Run:
+    full = BackupSummary(
+        files_new=1,
+        files_changed=2,
+        files_unmodified=3,
+        dirs_new=0,
+        dirs_changed=1,
+        dirs_unmodified=4,
+        processed_files=6,
+        processed_bytes=600,
+        added_bytes=100,
+        duration_seconds=7.0,
+    )
+    fields = {**{f: getattr(full, f) for f in full.__slots__}, **summary}  # type: ignore[attr-defined]
+    backup = BackupResult(summary=BackupSummary(**fields), snapshot_id="45fbd684")
+    source = ExitCodeSource.GIVEN if exit_code is not None else ExitCodeSource.UNKNOWN
+    return Run("docs", "local", Outcome(exit_code, source), ResticOutput(backup=backup), 1000.0)
+
+
+GROUP = frozenset({("location", "docs"), ("backend", "local")})
+
+
+def test_catalogue_names_are_unique_and_in_base_units() -> None:
+    assert len(set(METRIC_NAMES)) == len(METRIC_NAMES)
+    for name in METRIC_NAMES:
+        assert re.fullmatch(r"(restic|pushrestic)_[a-z_]+", name)
+        assert not name.endswith("_total"), "all catalogue metrics are gauges"
+
+
+def test_a_successful_backup_reports_every_summary_value() -> None:
+    found = series([backup_run(0)])
+    assert found[("restic_backup_success", GROUP)] == 1
+    assert found[("restic_backup_exit_code", GROUP)] == 0
+    assert found[("restic_backup_last_success_timestamp_seconds", GROUP)] == 1000.0
+    assert found[("restic_backup_last_run_timestamp_seconds", GROUP)] == 1000.0
+    assert found[("restic_backup_files", GROUP | {("state", "changed")})] == 2
+    assert found[("restic_backup_dirs", GROUP | {("state", "unmodified")})] == 4
+    assert found[("restic_backup_processed_bytes", GROUP)] == 600
+    assert found[("restic_backup_duration_seconds", GROUP)] == 7.0
+    # An unknown version is an empty label value, which Prometheus treats as no label.
+    info = GROUP | {("snapshot_id", "45fbd684"), ("restic_version", "")}
+    assert found[("restic_backup_info", info)] == 1
+
+
+def test_a_failed_backup_keeps_no_last_success_time() -> None:
+    found = series([backup_run(1)])
+    assert found[("restic_backup_success", GROUP)] == 0
+    assert found[("restic_backup_exit_code", GROUP)] == 1
+    assert "restic_backup_last_success_timestamp_seconds" not in names(found)
+
+
+def test_a_partial_backup_is_not_a_success() -> None:
+    found = series([backup_run(3)])
+    assert found[("restic_backup_success", GROUP)] == 0
+    assert found[("restic_backup_exit_code", GROUP)] == 3
+
+
+def test_an_unknown_exit_code_is_left_out_not_zero() -> None:
+    found = series([backup_run(None)])
+    assert found[("restic_backup_success", GROUP)] == 0
+    assert "restic_backup_exit_code" not in names(found)
+
+
+def test_values_the_input_does_not_carry_are_left_out() -> None:
+    found = series([backup_run(0, added_bytes=None, duration_seconds=None)])
+    assert "restic_backup_added_bytes" not in names(found)
+    assert "restic_backup_added_stored_bytes" not in names(found)
+    assert "restic_backup_duration_seconds" not in names(found)
+    assert "restic_backup_blobs" not in names(found)
+
+
+def test_zero_values_are_reported_as_zero() -> None:
+    found = series([backup_run(0, added_bytes=0)])
+    assert found[("restic_backup_added_bytes", GROUP)] == 0
+    assert found[("restic_backup_errors", GROUP)] == 0
+
+
+def test_a_dry_run_succeeds_without_claiming_a_backup() -> None:
+    backup = BackupResult(summary=BackupSummary(files_new=1, dry_run=True), snapshot_id="662d49e8")
+    run = Run("docs", "local", Outcome(0, ExitCodeSource.INFERRED), ResticOutput(backup=backup), 5.0)
+    found = series([run])
+    assert found[("restic_backup_success", GROUP)] == 1
+    assert "restic_backup_last_success_timestamp_seconds" not in names(found)
+    assert "restic_backup_info" not in names(found), "a dry run's snapshot id does not exist"
+
+
+def test_forget_prune_and_check_runs_report_their_own_series_only() -> None:
+    output = ResticOutput(
+        forget=ForgetResult(kept_snapshots=3, removed_snapshots=2),
+        prune=PruneResult(freed_bytes=2525, removed_blobs=8, repository_size_bytes=10_000),
+        check=CheckResult(ok=True),
+    )
+    run = Run("docs", "local", Outcome(0, ExitCodeSource.INFERRED), output, 9.0)
+    found = series([run])
+    assert found[("restic_forget_removed_snapshots", GROUP)] == 2
+    assert found[("restic_forget_kept_snapshots", GROUP)] == 3
+    assert found[("restic_prune_freed_bytes", GROUP)] == 2525
+    assert found[("restic_repository_size_bytes", GROUP)] == 10_000
+    assert found[("restic_check_success", GROUP)] == 1
+    assert found[("restic_check_last_run_timestamp_seconds", GROUP)] == 9.0
+    assert not {n for n in names(found) if n.startswith("restic_backup_")}
+
+
+def test_a_check_that_found_errors_reports_failure() -> None:
+    output = ResticOutput(check=CheckResult(ok=False, errors=2))
+    run = Run("docs", "local", Outcome(None, ExitCodeSource.UNKNOWN), output, 9.0)
+    found = series([run])
+    assert found[("restic_check_success", GROUP)] == 0
+    assert found[("restic_check_errors", GROUP)] == 2
+
+
+def test_groups_are_merged_with_one_help_and_type_per_metric() -> None:
+    other = Run("mail", "usb", Outcome(1, ExitCodeSource.GIVEN), ResticOutput(), 3.0)
+    text = render([backup_run(0), other]).decode()
+    assert text.count("# TYPE restic_backup_success gauge") == 1
+    found = series([backup_run(0), other])
+    assert found[("restic_backup_success", frozenset({("location", "mail"), ("backend", "usb")}))] == 0
+
+
+def test_user_labels_are_on_every_series() -> None:
+    found = series([backup_run(0)], {"env": "prod"})
+    assert all(("env", "prod") in labels for _, labels in found)
+
+
+@pytest.mark.parametrize("pair", ["instance=x", "location=y", "state=z", "1bad=v", "__x=v", "novalue"])
+def test_reserved_or_malformed_labels_are_refused(pair: str) -> None:
+    with pytest.raises(UsageError):
+        parse_labels([pair])
+
+
+def test_label_values_with_quotes_and_newlines_are_escaped_by_the_library() -> None:
+    found = series([backup_run(0)], {"note": 'a "b"\nc\\'})
+    assert all(("note", 'a "b"\nc\\') in labels for _, labels in found)
+
+
+def test_the_registry_is_a_fresh_one_per_call() -> None:
+    first = build_registry([backup_run(0)])
+    second = build_registry([])
+    assert first is not second
+    assert list(second.collect()) == []
+
+
+def test_the_readme_metric_table_matches_the_catalogue() -> None:
+    rows = re.findall(r"^\| `([a-z_]+)` \| ([^|]*) \| ([^|]*) \|$", README.read_text(), re.M)
+    table = {name: (labels.strip(), text.strip()) for name, labels, text in rows}
+    assert list(table) == list(METRIC_NAMES)
+    for spec in CATALOGUE:
+        assert table[spec.name] == (", ".join(spec.labels), spec.help)
