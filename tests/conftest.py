@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +37,8 @@ def manifest() -> list[dict[str, Any]]:
 
 
 @pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """Keep the caller's PUSHRESTIC_*, AUTORESTIC_* and RESTIC_* variables out of tests."""
     for key in list(os.environ):
         if key.startswith(("PUSHRESTIC_", "AUTORESTIC_", "RESTIC_")):
             monkeypatch.delenv(key)
-    yield

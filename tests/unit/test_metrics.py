@@ -54,7 +54,7 @@ def backup_run(exit_code: int | None = 0, **summary: int | float | None) -> Run:
         added_bytes=100,
         duration_seconds=7.0,
     )
-    fields = {**{f: getattr(full, f) for f in full.__slots__}, **summary}  # type: ignore[attr-defined]
+    fields = {**{f: getattr(full, f) for f in full.__slots__}, **summary}
     backup = BackupResult(summary=BackupSummary(**fields), snapshot_id="45fbd684")
     source = ExitCodeSource.GIVEN if exit_code is not None else ExitCodeSource.UNKNOWN
     return Run("docs", "local", Outcome(exit_code, source), ResticOutput(backup=backup), 1000.0)
@@ -120,7 +120,9 @@ def test_zero_values_are_reported_as_zero() -> None:
 
 def test_a_dry_run_succeeds_without_claiming_a_backup() -> None:
     backup = BackupResult(summary=BackupSummary(files_new=1, dry_run=True), snapshot_id="662d49e8")
-    run = Run("docs", "local", Outcome(0, ExitCodeSource.INFERRED), ResticOutput(backup=backup), 5.0)
+    run = Run(
+        "docs", "local", Outcome(0, ExitCodeSource.INFERRED), ResticOutput(backup=backup), 5.0
+    )
     found = series([run])
     assert found[("restic_backup_success", GROUP)] == 1
     assert "restic_backup_last_success_timestamp_seconds" not in names(found)
@@ -157,7 +159,9 @@ def test_groups_are_merged_with_one_help_and_type_per_metric() -> None:
     text = render([backup_run(0), other]).decode()
     assert text.count("# TYPE restic_backup_success gauge") == 1
     found = series([backup_run(0), other])
-    assert found[("restic_backup_success", frozenset({("location", "mail"), ("backend", "usb")}))] == 0
+    assert (
+        found[("restic_backup_success", frozenset({("location", "mail"), ("backend", "usb")}))] == 0
+    )
 
 
 def test_user_labels_are_on_every_series() -> None:
@@ -165,7 +169,9 @@ def test_user_labels_are_on_every_series() -> None:
     assert all(("env", "prod") in labels for _, labels in found)
 
 
-@pytest.mark.parametrize("pair", ["instance=x", "location=y", "state=z", "1bad=v", "__x=v", "novalue"])
+@pytest.mark.parametrize(
+    "pair", ["instance=x", "location=y", "state=z", "1bad=v", "__x=v", "novalue"]
+)
 def test_reserved_or_malformed_labels_are_refused(pair: str) -> None:
     with pytest.raises(UsageError):
         parse_labels([pair])
