@@ -346,3 +346,16 @@ def build_registry(
     registry = CollectorRegistry(auto_describe=False)
     registry.register(RunsCollector(runs, labels))
     return registry
+
+
+def group_registries(
+    runs: Sequence[Run], labels: Mapping[str, str] | None = None
+) -> dict[tuple[str, str], CollectorRegistry]:
+    """One registry per (location, backend): what is pushed under that group's key.
+
+    Runs of the same group (a log that shows one group twice) keep the last one.
+    """
+    latest: dict[tuple[str, str], Run] = {}
+    for run in runs:
+        latest[(run.location, run.backend)] = run
+    return {group: build_registry([run], labels) for group, run in latest.items()}

@@ -79,6 +79,8 @@ class PruneResult:
     repository_size_bytes: int | None = None
     unused_bytes: int | None = None
     dry_run: bool = False
+    deleted_blobs: int | None = None  # 0.12+ "to delete": blobs in packs deleted whole
+    repack_removed_blobs: int | None = None  # 0.12+ "this removes": dropped while repacking
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ See ``../shared/reference/restic-output.md`` for every line handled here.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -46,48 +47,62 @@ SKIPPABLE_PREFIXES: tuple[bytes, ...] = (
 )
 _SKIPPABLE_TEXT = tuple(p.decode() for p in SKIPPABLE_PREFIXES)
 
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+def _compile(pattern: str) -> re.Pattern[str]:
+    """Patterns are ASCII-only: restic prints ASCII digits and spaces, and ``\\d`` would
+    otherwise accept any script's digits."""
+    return re.compile(pattern, re.ASCII)
+
+
+_ANSI = _compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _SIZE = f"({SIZE_PATTERN})"
 
-_FILES = re.compile(r"Files:\s+(\d+) new,\s+(\d+) changed,\s+(\d+) unmodified")
-_DIRS = re.compile(r"Dirs:\s+(\d+) new,\s+(\d+) changed,\s+(\d+) unmodified")
-_BLOBS = re.compile(r"(Data|Tree) Blobs:\s+(\d+) new")
-_ADDED = re.compile(
+_FILES = _compile(r"Files:\s+(\d+) new,\s+(\d+) changed,\s+(\d+) unmodified")
+_DIRS = _compile(r"Dirs:\s+(\d+) new,\s+(\d+) changed,\s+(\d+) unmodified")
+_BLOBS = _compile(r"(Data|Tree) Blobs:\s+(\d+) new")
+_ADDED = _compile(
     rf"(Added|Would add)(?: to the repo(?:sitory)?)?:\s+{_SIZE}(?:\s+\({_SIZE}\s+stored\))?"
 )
-_PROCESSED = re.compile(rf"processed (\d+) files, {_SIZE} in ((?:\d+:)?\d+:\d\d)")
-_SNAPSHOT_SAVED = re.compile(r"snapshot ([0-9a-f]{8,64}) saved")
-_PARENT = re.compile(r"using parent snapshot ([0-9a-f]{8,64})")
-_UNREADABLE = re.compile(
+_PROCESSED = _compile(rf"processed (\d+) files, {_SIZE} in ((?:\d+:)?\d+:\d\d)")
+_SNAPSHOT_SAVED = _compile(r"snapshot ([0-9a-f]{8,64}) saved")
+_PARENT = _compile(r"using parent snapshot ([0-9a-f]{8,64})")
+_UNREADABLE = _compile(
     r"Warning: (?:at least one source file could not be read"
     r"|failed to read all source data during backup)"
 )
-_MISSING_SOURCE = re.compile(r".+ does not exist, skipping")
-_INTERRUPT = re.compile(r"signal \S+ received, cleaning up")
-_VERSION = re.compile(r"restic (\d+\.\d+\.\d+)\S* compiled with ")
+_MISSING_SOURCE = _compile(r".+ does not exist, skipping")
+_INTERRUPT = _compile(r"signal \S+ received, cleaning up")
+_VERSION = _compile(r"restic (\d+\.\d+\.\d+)\S* compiled with ")
 
-_KEEP = re.compile(r"keep (\d+) snapshots:")
-_REMOVE = re.compile(r"remove (\d+) snapshots:")
-_REMOVED_ONE = re.compile(r"removed snapshot [0-9a-f]{8,64}")
-_FORGET_DRY = re.compile(
-    r"Would have removed the following snapshots:|\d+ snapshots would be removed, running prune"
-)
+_KEEP = _compile(r"keep (\d+) snapshots:")
+_REMOVE = _compile(r"remove (\d+) snapshots:")
+_REMOVED_ONE = _compile(r"removed snapshot [0-9a-f]{8,64}")
+_FORGET_DRY = _compile(r"Would have removed the following snapshots:")
+_FORGET_DRY_PRUNE = _compile(r"\d+ snapshots would be removed, running prune dry run")  # 0.16+
 
-_PRUNE_ROW = re.compile(
+_PRUNE_ROW = _compile(
     rf"(to repack|this removes|to delete|total prune|remaining):?\s+(\d+) blobs / {_SIZE}"
 )
-_PRUNE_UNUSED = re.compile(rf"unused size after prune: {_SIZE} \(")
-_PRUNE_DRY = re.compile(r"Would have (?:made the following changes|repacked and removed)")
-_OLD_PRUNE_CONTAINS = re.compile(rf"repository contains (\d+) packs \((\d+) blobs\) with {_SIZE}")
-_OLD_PRUNE_FOUND = re.compile(r"found (\d+) of (\d+) data blobs still in use, removing (\d+) blobs")
-_OLD_PRUNE_FREES = re.compile(rf"will delete (\d+) packs and rewrite (\d+) packs, this frees {_SIZE}")
+_PRUNE_UNUSED = _compile(rf"unused size after prune: {_SIZE} \(")
+_PRUNE_DRY = _compile(r"Would have (?:made the following changes|repacked and removed)")
+_OLD_PRUNE_CONTAINS = _compile(
+    rf"repository contains (\d+) packs \((\d+) blobs\) with {_SIZE}"
+)
+_OLD_PRUNE_FOUND = _compile(
+    r"found (\d+) of (\d+) data blobs still in use, removing (\d+) blobs"
+)
+_OLD_PRUNE_FREES = _compile(
+    rf"will delete (\d+) packs and rewrite (\d+) packs, this frees {_SIZE}"
+)
 
 # Lines restic prints that carry no value here but show the input is restic's.
-_OTHER_RESTIC = re.compile(
+_OTHER_RESTIC = _compile(
     r"open repository|lock repository|load index files|start (?:scan|backup) on \[.*\]"
     r"|scan finished in .*|no parent snapshot found, will read all files|skipped creating snapshot"
-    r"|reading repository password from stdin|Is there a repository at the following location\?"
-    r"|using temporary cache in .*|create exclusive lock for repository|load indexes|check all packs"
+    r"|reading repository password from stdin"
+    r"|Is there a repository at the following location\?"
+    r"|using temporary cache in .*|create exclusive lock for repository|load indexes"
+    r"|check all packs"
     r"|check snapshots, trees and blobs|loading indexes\.\.\.|loading all snapshots\.\.\."
     r"|searching used packs\.\.\.|collecting packs for deletion and repacking|done"
     r"|counting files in repo|building new index for repo|created restic repository .*"
@@ -138,7 +153,8 @@ class ResticParser:
         self._snapshot_id: str | None = None
         self._parent_id: str | None = None
         self._skipped = False
-        self._errors = 0
+        self._errors = 0  # per-file errors of a backup
+        self._loose_errors = 0  # errors that name no file: a check's, or a backup's
         self._missing = 0
         self._unreadable = False
         self._kept = 0
@@ -165,6 +181,11 @@ class ResticParser:
     def feed(self, number: int, raw: str) -> None:
         """Take one line (without or with its line ending)."""
         self._lines = max(self._lines, number)
+        if raw.startswith(_SKIPPABLE_TEXT):
+            # Checked on the line as read, as the input layer checks it before it
+            # drops such lines: every one of them must have the same effect.
+            self._recognized = self._backup_seen = True
+            return
         line = raw.rstrip("\r\n")
         if "\r" in line:  # a terminal progress line rewritten in place: keep what stayed
             line = line.rsplit("\r", 1)[1] or line.replace("\r", "")
@@ -173,7 +194,7 @@ class ResticParser:
         line = line.strip()
         if not line:
             return
-        if line.startswith(_SKIPPABLE_TEXT):  # progress or per-item: a backup is running
+        if line.startswith(_SKIPPABLE_TEXT):  # the same after an escape or indentation
             self._recognized = self._backup_seen = True
             return
         if line[0] in "{[":
@@ -244,7 +265,10 @@ class ResticParser:
                 return
         elif head == "erro":
             if line.startswith("error: "):
-                self._errors += 1
+                if self._section == "check":
+                    self._loose_errors += 1
+                else:
+                    self._errors += 1
                 self._recognized = True
                 return
         elif head == "Warn":
@@ -289,11 +313,15 @@ class ResticParser:
                 self._forget_seen = self._recognized = True
                 self._section = "forget"
                 return
+        elif "0" <= head[0] <= "9" and _FORGET_DRY_PRUNE.fullmatch(line):
+            self._forget_seen = self._forget_dry = self._recognized = True
+            return
         if self._prune_line(number, line):
             return
         if line == "no errors were found":
             self._check_seen = self._recognized = True
             self._check_ok = True
+            self._section = "check"
             return
         if line in _CHECK_MARKERS:
             self._check_seen = self._recognized = True
@@ -302,7 +330,7 @@ class ResticParser:
         if _MISSING_SOURCE.fullmatch(line):
             self._missing += 1
             self._errors += 1
-            self._recognized = True
+            self._recognized = self._backup_seen = True
             return
         if not self._recognized and _OTHER_RESTIC.fullmatch(line):
             self._recognized = True
@@ -350,13 +378,11 @@ class ResticParser:
                 self._json_backup_summary(number, record)
         elif kind == "error":
             self._recognized = True
-            if "during" in record or "item" in record:
+            if "during" in record or "item" in record:  # backup: a file could not be read
                 self._errors += 1
                 self._backup_seen = True
-            elif self._check_seen or self._section == "check":
-                self._check_errors = (self._check_errors or 0) + 1
-            else:
-                self._errors += 1
+            else:  # check (0.18+) and anything else: attributed in result()
+                self._loose_errors += 1
         elif kind == "exit_error":
             self._recognized = True
             self._exit_error = _int(record, "code", number, self._source)
@@ -372,6 +398,8 @@ class ResticParser:
             version = record.get("version")
             if isinstance(version, str):
                 self._version = version
+            self._recognized = True
+        elif kind == "initialized":  # init --json (0.15+)
             self._recognized = True
 
     def _json_backup_summary(self, number: int, record: dict[str, Any]) -> None:
@@ -406,7 +434,9 @@ class ResticParser:
             for key in ("keep", "remove"):
                 items = group.get(key)
                 if items is not None and not isinstance(items, list):
-                    raise InputError(f"forget '{key}' is not a list", source=self._source, line=number)
+                    raise InputError(
+                        f"forget '{key}' is not a list", source=self._source, line=number
+                    )
             self._kept += len(group.get("keep") or [])
             self._removed += len(group.get("remove") or [])
         self._forget_seen = self._recognized = True
@@ -416,6 +446,7 @@ class ResticParser:
 
     def _new_block(self) -> dict[str, Any]:
         self._block = {}
+        self._summary = None  # the latest summary wins, text or JSON
         self._recognized = self._backup_seen = True
         self._section = "backup"
         return self._block
@@ -464,7 +495,11 @@ class ResticParser:
             check=(
                 CheckResult(
                     ok=self._check_ok if self._check_ok is not None else False,
-                    errors=self._check_errors,
+                    errors=(
+                        self._check_errors
+                        if self._check_errors is not None
+                        else self._loose_errors or None
+                    ),
                 )
                 if self._check_seen
                 else None
@@ -480,14 +515,16 @@ class ResticParser:
 
     def _backup_result(self) -> BackupResult | None:
         summary = self._summary_result()
-        if summary is None and not self._backup_seen and not self._errors:
+        errors = self._errors + (0 if self._check_seen else self._loose_errors)
+        other = self._check_seen or self._forget_seen or self._prune is not None
+        if summary is None and not self._backup_seen and (not errors or other):
             return None
         return BackupResult(
             summary=summary,
             snapshot_id=self._snapshot_id,
             parent_snapshot_id=self._parent_id,
             snapshot_skipped=self._skipped,
-            errors=self._errors,
+            errors=errors,
             unreadable_warning=self._unreadable,
         )
 
@@ -534,6 +571,8 @@ class ResticParser:
             repository_size_bytes=remaining,
             unused_bytes=values.get("unused_bytes"),
             dry_run=prune.dry_run,
+            deleted_blobs=values.get("to_delete_blobs"),
+            repack_removed_blobs=values.get("this_removes_blobs"),
         )
 
 
@@ -548,24 +587,35 @@ def numbered(lines: Iterable[str]) -> NumberedLines:
 
 
 def _load_json(line: str) -> Any:
+    """The JSON value of a line, or None when the line is not JSON (or nests too deep)."""
     try:
         return json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
 
 
 def _int(record: dict[str, Any], key: str, number: int, source: str) -> int:
     value = record.get(key)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0 and key != "code":
-        raise InputError(f"'{key}' is not a whole number: {value!r}", source=source, line=number)
+    if isinstance(value, bool) or not isinstance(value, int) or (value < 0 and key != "code"):
+        raise InputError(
+            f"'{key}' is not a whole number: {value!r:.40}", source=source, line=number
+        )
     return value
 
 
 def _float(record: dict[str, Any], key: str, number: int, source: str) -> float:
     value = record.get(key)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise InputError(f"'{key}' is not a number of seconds: {value!r}", source=source, line=number)
-    return float(value)
+    seconds = math.nan
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            seconds = float(value)
+        except OverflowError:  # an integer too large for a float
+            seconds = math.inf
+    if not math.isfinite(seconds) or seconds < 0:
+        raise InputError(
+            f"'{key}' is not a number of seconds: {value!r:.40}", source=source, line=number
+        )
+    return seconds
 
 
 def _time(record: dict[str, Any], key: str, number: int, source: str) -> float:

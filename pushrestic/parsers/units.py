@@ -7,14 +7,20 @@ bytes as ``584 B`` (``584B`` up to 0.9.3), and durations as ``M:SS`` or
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import datetime
 
 _UNIT_EXPONENT = {"B": 0, "KiB": 1, "MiB": 2, "GiB": 3, "TiB": 4, "PiB": 5}
 
-SIZE_PATTERN = r"\d+(?:\.\d+)?\s?(?:[KMGTP]iB|B)"
-_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s?([KMGTP]iB|B)")
-_DURATION = re.compile(r"(?:(\d+):)?(\d+):(\d\d)")
+# Patterns use [0-9], not \d: restic prints ASCII digits only, and \d would also
+# accept other scripts' digits, which int() and float() then read.
+SIZE_PATTERN = r"[0-9]+(?:\.[0-9]+)?[ ]?(?:[KMGTP]iB|B)"
+_SIZE = re.compile(r"([0-9]+(?:\.[0-9]+)?)[ ]?([KMGTP]iB|B)")
+_DURATION = re.compile(r"(?:([0-9]+):)?([0-9]+):([0-9][0-9])")
+_TIMESTAMP = re.compile(
+    r"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2})(?:\.([0-9]+))?(Z|[+-][0-9]{2}:[0-9]{2})"
+)
 
 
 def parse_size(text: str) -> int:
@@ -23,9 +29,14 @@ def parse_size(text: str) -> int:
     if match is None:
         raise ValueError(f"not a restic size: {text!r}")
     number, unit = match.groups()
-    if unit == "B" and "." in number:
-        raise ValueError(f"not a restic size: {text!r}")
-    return round(float(number) * 1024 ** _UNIT_EXPONENT[unit])
+    if unit == "B":
+        if "." in number:
+            raise ValueError(f"not a restic size: {text!r}")
+        return int(number)
+    value = float(number) * 1024 ** _UNIT_EXPONENT[unit]
+    if not math.isfinite(value):
+        raise ValueError(f"not a restic size (too large): {text[:40]!r}")
+    return round(value)
 
 
 def parse_duration(text: str) -> int:
@@ -42,13 +53,17 @@ def parse_duration(text: str) -> int:
 def parse_timestamp(text: str) -> float:
     """An RFC 3339 time as restic's JSON writes it (nanoseconds, offset) -> Unix seconds.
 
-    Python keeps microseconds only; the nanosecond digits beyond them are dropped.
+    The fraction is added as a float, so precision is that of a float (about a
+    microsecond for today's times). Raises ValueError on anything else.
     """
-    value = text.strip()
-    match = re.fullmatch(r"(.+T\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)", value)
+    match = _TIMESTAMP.fullmatch(text.strip())
     if match is None:
-        raise ValueError(f"not an RFC 3339 time: {text!r}")
+        raise ValueError(f"not an RFC 3339 time: {text[:80]!r}")
     base, fraction, zone = match.groups()
     zone = "+00:00" if zone == "Z" else zone
-    moment = datetime.fromisoformat(f"{base}{zone}")
-    return moment.timestamp() + (float(f"0.{fraction}") if fraction else 0.0)
+    try:
+        moment = datetime.fromisoformat(f"{base}{zone}")
+        seconds = moment.timestamp()
+    except (ValueError, OverflowError) as error:
+        raise ValueError(f"not an RFC 3339 time: {text[:80]!r} ({error})") from None
+    return seconds + (float(f"0.{fraction}") if fraction else 0.0)

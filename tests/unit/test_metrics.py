@@ -9,7 +9,13 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from pushrestic.errors import UsageError
-from pushrestic.metrics import CATALOGUE, METRIC_NAMES, build_registry, parse_labels
+from pushrestic.metrics import (
+    CATALOGUE,
+    METRIC_NAMES,
+    build_registry,
+    group_registries,
+    parse_labels,
+)
 from pushrestic.model import (
     BackupResult,
     BackupSummary,
@@ -195,3 +201,17 @@ def test_the_readme_metric_table_matches_the_catalogue() -> None:
     assert list(table) == list(METRIC_NAMES)
     for spec in CATALOGUE:
         assert table[spec.name] == (", ".join(spec.labels), spec.help)
+
+
+def test_each_group_gets_its_own_registry_with_only_its_series() -> None:
+    other = Run("mail", "usb", Outcome(1, ExitCodeSource.GIVEN), ResticOutput(), 3.0)
+    registries = group_registries([backup_run(0), other])
+    assert set(registries) == {("docs", "local"), ("mail", "usb")}
+    mail = registries[("mail", "usb")]
+    assert (
+        mail.get_sample_value("restic_backup_success", {"location": "mail", "backend": "usb"}) == 0
+    )
+    assert (
+        mail.get_sample_value("restic_backup_success", {"location": "docs", "backend": "local"})
+        is None
+    )
