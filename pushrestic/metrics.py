@@ -177,8 +177,8 @@ CATALOGUE: tuple[MetricSpec, ...] = (
     ),
     MetricSpec(
         "restic_backup_last_success_timestamp_seconds",
-        "Unix time when the last backup run that exited 0 (not a dry run) ended.",
-        _backup(lambda run: run.ended_at if run.protected_data else None),
+        "Unix time when the last backup run that exited 0 (not a dry run) ended, as far as known.",
+        _backup(lambda run: run.last_success_at),
     ),
     MetricSpec(
         "restic_backup_duration_seconds",

@@ -149,12 +149,22 @@ class Run:
     outcome: Outcome
     output: ResticOutput = field(default_factory=ResticOutput)
     ended_at: float | None = None
+    previous_success_at: float | None = None  # carried from earlier reports of the group
 
     @property
     def is_backup(self) -> bool:
         """Report backup series: a backup was seen, or nothing but a failure was."""
         o = self.output
         return o.backup is not None or (o.forget is None and o.prune is None and o.check is None)
+
+    @property
+    def last_success_at(self) -> float | None:
+        """When the group's last run that protected data ended: this run's end if it did,
+        else the time carried from earlier reports; it never goes backwards."""
+        candidates = [t for t in (self.previous_success_at,) if t is not None]
+        if self.protected_data and self.ended_at is not None:
+            candidates.append(self.ended_at)
+        return max(candidates, default=None)
 
     @property
     def protected_data(self) -> bool:

@@ -1,0 +1,179 @@
+"""The Pushgateway sink: one group per (location, backend), pushed with PUT.
+
+A group's grouping key is ``job``, then ``instance`` (default: the host name;
+may be empty), ``location``, ``backend`` and any configured grouping labels.
+PUT replaces exactly that group, so one location or backend never removes
+another's, and two hosts with the same location never collide.
+
+The path is built here rather than by prometheus_client, whose escaping of
+grouping values differs between versions (spaces, ``/``, the job name): every
+value that is not plainly safe is sent in the ``@base64`` form (base64url
+without padding; ``=`` for an empty value), which the Pushgateway decodes into
+the exact label value.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+
+from pushrestic.errors import UsageError
+from pushrestic.transport import Handler, PushError, RetryPolicy, redact_url, request, send
+
+if TYPE_CHECKING:
+    import requests
+
+_SAFE = re.compile(r"[A-Za-z0-9_.\-]+")
+LAST_SUCCESS = "restic_backup_last_success_timestamp_seconds"
+
+
+@dataclass(frozen=True, slots=True)
+class Gateway:
+    """Where and under which job to push; ``grouping`` adds labels to every group's key."""
+
+    url: str
+    job: str = "restic"
+    instance: str = ""
+    grouping: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        parts = urlsplit(self.url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise UsageError(
+                f"gateway URL {redact_url(self.url)!r}: expected http(s)://host[:port]"
+            )
+        if parts.username is not None or parts.password is not None:
+            raise UsageError(
+                "gateway URL: put no user or password in the URL (`ps` would show it); "
+                "use --basic-auth-user with PUSHRESTIC_PASSWORD or --password-file"
+            )
+        if not self.job:
+            raise UsageError("the job name may not be empty")
+
+    @property
+    def base(self) -> str:
+        return self.url.rstrip("/")
+
+    def key(self, location: str, backend: str) -> dict[str, str]:
+        """The grouping key (without job) of one (location, backend) group."""
+        return {
+            "instance": self.instance,
+            **self.grouping,
+            "location": location,
+            "backend": backend,
+        }
+
+    def group_url(self, key: Mapping[str, str]) -> str:
+        """``BASE/metrics/job/JOB/NAME/VALUE…`` with unsafe values in the @base64 form."""
+        parts = [_segment("job", self.job)]
+        parts.extend(_segment(name, value) for name, value in key.items())
+        return f"{self.base}/metrics/" + "/".join(parts)
+
+
+def _segment(name: str, value: str) -> str:
+    if _SAFE.fullmatch(value):
+        return f"{name}/{value}"
+    if value == "":
+        return f"{name}@base64/="
+    encoded = base64.urlsafe_b64encode(value.encode()).decode().rstrip("=")
+    return f"{name}@base64/{encoded}"
+
+
+@dataclass(frozen=True, slots=True)
+class GroupState:
+    """A group as the Pushgateway holds it."""
+
+    labels: dict[str, str]
+    push_time: float | None
+    push_failure_time: float | None
+    last_success: float | None
+
+
+def push_group(
+    handler: Handler, gateway: Gateway, key: Mapping[str, str], body: bytes, policy: RetryPolicy
+) -> None:
+    """PUT ``body`` as the whole of one group, retried under ``policy``. Raises PushError."""
+    url = gateway.group_url(key)
+    headers = (("Content-Type", CONTENT_TYPE_PLAIN_0_0_4),)
+    send(
+        lambda timeout: handler(url, "PUT", timeout, headers, body)(),
+        policy,
+        what=f"push of {_describe(key)}",
+    )
+
+
+def delete_group(
+    handler: Handler, gateway: Gateway, key: Mapping[str, str], policy: RetryPolicy
+) -> None:
+    """DELETE one group from the Pushgateway. Raises PushError."""
+    url = gateway.group_url(key)
+    send(
+        lambda timeout: handler(url, "DELETE", timeout, (), b"")(),
+        policy,
+        what=f"delete of {_describe(key)}",
+    )
+
+
+def list_groups(
+    session: requests.Session, gateway: Gateway, policy: RetryPolicy
+) -> list[GroupState]:
+    """This job's groups, from the Pushgateway's API, with their push times."""
+    url = f"{gateway.base}/api/v1/metrics"
+    answers: list[requests.Response] = []
+    send(
+        lambda timeout: answers.append(request(session, "GET", url, timeout=timeout)),
+        policy,
+        what="listing groups",
+    )
+    try:
+        document = json.loads(answers[-1].content)
+        groups = document["data"]
+    except (ValueError, KeyError, TypeError):
+        raise PushError(
+            f"GET {redact_url(url)}: not a Pushgateway API answer", transient=False
+        ) from None
+    found = []
+    for group in groups if isinstance(groups, list) else []:
+        labels = group.get("labels") if isinstance(group, dict) else None
+        if not isinstance(labels, dict) or labels.get("job") != gateway.job:
+            continue
+        found.append(
+            GroupState(
+                labels={str(k): str(v) for k, v in labels.items()},
+                push_time=_value(group.get("push_time_seconds")),
+                push_failure_time=_value(group.get("push_failure_time_seconds")),
+                last_success=_value(group.get(LAST_SUCCESS)),
+            )
+        )
+    return found
+
+
+def find_group(
+    groups: list[GroupState], gateway: Gateway, key: Mapping[str, str]
+) -> GroupState | None:
+    """The group whose labels are exactly ``job`` plus ``key`` (empty values as absent)."""
+    wanted = {k: v for k, v in {"job": gateway.job, **key}.items() if v != ""}
+    for group in groups:
+        if {k: v for k, v in group.labels.items() if v != ""} == wanted:
+            return group
+    return None
+
+
+def _value(family: Any) -> float | None:
+    """The first sample's value of one metric family in the API's JSON, or None."""
+    try:
+        value = float(family["metrics"][0]["value"])
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None
+    return value if value > 0 else None
+
+
+def _describe(key: Mapping[str, str]) -> str:
+    return "group " + ",".join(f"{k}={v!r}" for k, v in key.items())
