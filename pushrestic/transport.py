@@ -228,7 +228,7 @@ def send(
 
     def before_sleep(state: tenacity.RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome is not None else None
-        log.warning(
+        log.info(
             "%s failed (attempt %d of %d): %s; retrying in %.1f s",
             what,
             state.attempt_number,
@@ -276,7 +276,7 @@ def _reason(error: Exception) -> str:
     for marker in ("Caused by ", "Failed to establish a new connection: "):
         if marker in text:
             text = text.split(marker, 1)[1]
-    return " ".join(text.split()).strip("()")[:200] or type(error).__name__
+    return " ".join(text.split()).strip("()'\"")[:200] or type(error).__name__
 
 
 __all__ = [
