@@ -1,11 +1,16 @@
-"""The textfile rendering: what node_exporter reads, as prometheus_client writes it."""
+"""The textfile sink: what node_exporter reads, as prometheus_client writes it."""
 
 from __future__ import annotations
 
+import stat
+from pathlib import Path
+
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from pushrestic.errors import DeliveryError
 from pushrestic.model import ExitCodeSource, Outcome, ResticOutput, Run
-from pushrestic.sinks.textfile import render
+from pushrestic.sinks.textfile import render, write
 
 
 def test_rendering_has_no_sample_timestamps_and_one_type_line_per_metric() -> None:
@@ -22,3 +27,64 @@ def test_rendering_has_no_sample_timestamps_and_one_type_line_per_metric() -> No
 
 def test_rendering_nothing_gives_an_empty_exposition() -> None:
     assert render([]) == b""
+
+
+def run(location: str, code: int, ended: float) -> Run:
+    return Run(location, "local", Outcome(code, ExitCodeSource.GIVEN), ResticOutput(), ended)
+
+
+def values(path: Path, name: str) -> dict[str, float]:
+    found = {}
+    for family in text_string_to_metric_families(path.read_text()):
+        for sample in family.samples:
+            if sample.name == name:
+                found[sample.labels["location"]] = sample.value
+    return found
+
+
+def test_writing_keeps_the_other_groups_already_in_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "restic.prom"
+    write(path, [run("docs", 0, 100.0)])
+    write(path, [run("mail", 1, 200.0)])
+    assert values(path, "restic_backup_success") == {"docs": 1.0, "mail": 0.0}
+
+
+def test_a_failed_run_keeps_the_last_success_time_in_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "restic.prom"
+    write(path, [run("docs", 0, 100.0)])
+    write(path, [run("docs", 1, 200.0)])
+    assert values(path, "restic_backup_success") == {"docs": 0.0}
+    assert values(path, "restic_backup_last_success_timestamp_seconds") == {"docs": 100.0}
+    assert values(path, "restic_backup_last_run_timestamp_seconds") == {"docs": 200.0}
+
+
+def test_a_new_run_replaces_its_group_entirely(tmp_path: Path) -> None:
+    path = tmp_path / "restic.prom"
+    write(path, [run("docs", 1, 100.0)])
+    write(path, [run("docs", 0, 300.0)])
+    assert values(path, "restic_backup_exit_code") == {"docs": 0.0}
+    assert path.read_text().count("# TYPE restic_backup_success gauge") == 1
+
+
+def test_the_file_is_world_readable_and_no_temporary_file_is_left(tmp_path: Path) -> None:
+    path = tmp_path / "restic.prom"
+    write(path, [run("docs", 0, 100.0)])
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".restic.prom.lock", "restic.prom"]
+
+
+def test_a_textfile_must_end_in_prom(tmp_path: Path) -> None:
+    with pytest.raises(DeliveryError, match=r"\.prom"):
+        write(tmp_path / "restic.txt", [run("docs", 0, 1.0)])
+
+
+def test_a_missing_directory_is_a_delivery_error(tmp_path: Path) -> None:
+    with pytest.raises(DeliveryError, match="no such directory"):
+        write(tmp_path / "nope" / "restic.prom", [run("docs", 0, 1.0)])
+
+
+def test_a_broken_existing_file_is_replaced(tmp_path: Path) -> None:
+    path = tmp_path / "restic.prom"
+    path.write_text("this is { not an exposition\n")
+    write(path, [run("docs", 0, 100.0)])
+    assert values(path, "restic_backup_success") == {"docs": 1.0}

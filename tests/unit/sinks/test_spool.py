@@ -1,0 +1,70 @@
+"""The spool: one entry per group, atomic 0600 files, last success never backwards."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+from pushrestic.sinks.spool import Spool, SpoolEntry, group_id
+
+KEY = {"instance": "h", "location": "docs", "backend": "local"}
+
+
+def entry(body: bytes, last: float | None, at: float = 1.0) -> SpoolEntry:
+    return SpoolEntry("http://gw:9091", "restic", dict(KEY), body, last, at)
+
+
+def test_a_spooled_entry_reads_back_exactly(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool")
+    first = entry(b"restic_backup_success 1.0\n", 100.0)
+    spool.put(first)
+    assert spool.get(first.group_id) == first
+    assert spool.groups() == [first.group_id]
+
+
+def test_files_are_private(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool")
+    spool.put(entry(b"x 1\n", None))
+    assert stat.S_IMODE((tmp_path / "spool").stat().st_mode) == 0o700
+    for path in (tmp_path / "spool").glob("*.json"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_the_latest_state_wins_but_the_last_success_never_goes_back(tmp_path: Path) -> None:
+    spool = Spool(tmp_path)
+    spool.put(entry(b"old 1\n", 200.0))
+    spool.put(entry(b"new 1\n", None, at=2.0))
+    kept = spool.get(group_id("http://gw:9091", "restic", KEY))
+    assert kept is not None
+    assert kept.body == b"new 1\n"
+    assert kept.last_success == 200.0
+    assert len(spool.groups()) == 1
+
+
+def test_recorded_success_times_only_move_forward(tmp_path: Path) -> None:
+    spool = Spool(tmp_path)
+    spool.record_success("g", 300.0)
+    spool.record_success("g", 100.0)
+    spool.record_success("g", None)
+    assert spool.last_success("g") == 300.0
+
+
+def test_a_corrupt_entry_is_set_aside_not_trusted(tmp_path: Path) -> None:
+    spool = Spool(tmp_path)
+    good = entry(b"x 1\n", 1.0)
+    spool.put(good)
+    (tmp_path / f"{good.group_id}.json").write_text("{not json")
+    assert spool.get(good.group_id) is None
+    assert (tmp_path / f"{good.group_id}.broken").exists()
+
+
+def test_group_ids_differ_by_gateway_job_and_key() -> None:
+    base = group_id("http://gw:9091", "restic", KEY)
+    assert base == group_id("http://gw:9091/", "restic", dict(reversed(list(KEY.items()))))
+    assert base != group_id("http://other:9091", "restic", KEY)
+    assert base != group_id("http://gw:9091", "other", KEY)
+    assert base != group_id("http://gw:9091", "restic", {**KEY, "backend": "usb"})
+
+
+def test_removing_an_absent_entry_is_harmless(tmp_path: Path) -> None:
+    Spool(tmp_path).remove("nothing")
