@@ -2,11 +2,12 @@
 # Install everything the test suite needs, then run it: lint, types, tests.
 # Usage: bash tests/run.sh [pytest args...]
 # Debian packages: restic, prometheus (promtool), prometheus-pushgateway,
-# prometheus-node-exporter. Installed with apt-get (as root, or through sudo).
+# prometheus-node-exporter, prometheus-alertmanager (amtool), openssl (test
+# certificates). Installed with apt-get (as root, or through sudo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(restic prometheus prometheus-pushgateway prometheus-node-exporter)
+packages=(restic prometheus prometheus-pushgateway prometheus-node-exporter prometheus-alertmanager openssl)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
