@@ -1,0 +1,351 @@
+"""Real Prometheus servers for integration tests, and pushrestic run against them.
+
+* :class:`Pushgateway` and :class:`NodeExporter` - the Debian binaries started
+  on a free loopback port, each with a log file; ``start()`` waits (with a
+  bound) until the server answers, ``stop()`` terminates it (and kills it after
+  a bound), ``restart()`` does both on the same port and the same persistence
+  file or textfile directory. Use them as context managers, or through the
+  ``started_*`` helpers that test modules wrap in fixtures.
+* :class:`Exposition` - a ``/metrics`` text parsed by prometheus_client's
+  parser, with look-ups by metric name and labels.
+* :func:`pushrestic` / :func:`start_pushrestic` - ``python -m pushrestic`` as a
+  subprocess, with a spool directory of the test's own and a timeout.
+* :func:`sample_log` - a copy of a sample log whose mtime (which pushrestic
+  takes as the run's end) is the time a test chooses.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Self
+
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
+
+from tests.conftest import SAMPLES, require_binary
+
+START_TIMEOUT = 15.0  # seconds for a server to answer after it was started
+STOP_TIMEOUT = 10.0  # seconds for a server to end after SIGTERM, before SIGKILL
+HTTP_TIMEOUT = 5.0  # seconds per request the tests make themselves
+PUSHRESTIC_TIMEOUT = 60.0  # seconds for one pushrestic process
+
+SUCCESS_LOG = "restic-0.14-backup-text-initial.log"  # exit 0, files/dirs/bytes series
+FAILURE_LOG = "restic-0.14-backup-fail-wrongpassword.log"  # Fatal, no snapshot
+AUTORESTIC_LOG = "autorestic-1.8.3-backup-multi.reconstructed.log"  # four groups
+AUTORESTIC_GROUPS = frozenset(
+    {("documents", "local"), ("documents", "usb"), ("config", "local"), ("mixed", "local")}
+)
+SeriesKey = tuple[str, frozenset[tuple[str, str]]]
+# For pushes that are meant to fail fast against a gateway that is down.
+QUICK = ("--attempts", "1", "--deadline", "5", "--timeout", "2")
+
+# A direct opener: a proxy from the environment must never stand between a test and
+# the server it started on the loopback interface.
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on at this moment."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def http_get(url: str, timeout: float = HTTP_TIMEOUT) -> bytes:
+    """The body of a 2xx answer to ``GET url``; raises urllib's errors otherwise."""
+    with _OPENER.open(url, timeout=timeout) as response:
+        body: bytes = response.read()
+        return body
+
+
+# -- servers ------------------------------------------------------------------
+
+
+class Server:
+    """One server process on a fixed loopback port; started and stopped by the test."""
+
+    ready_path = "/"
+
+    def __init__(self, binary: str, workdir: Path, port: int | None = None) -> None:
+        self.binary = binary
+        self.workdir = workdir
+        self.port = port if port is not None else free_port()
+        self.log_path = workdir / f"{Path(binary).name}-{self.port}.log"
+        self._process: subprocess.Popen[bytes] | None = None
+        workdir.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def arguments(self) -> list[str]:
+        raise NotImplementedError
+
+    def start(self) -> Self:
+        """Start the server and return once it answers ``GET ready_path`` with 2xx."""
+        assert not self.running, f"{self.binary} is already running"
+        with self.log_path.open("ab") as log:
+            self._process = subprocess.Popen(
+                [self.binary, f"--web.listen-address=127.0.0.1:{self.port}", *self.arguments()],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.workdir,
+            )
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            code = self._process.poll()
+            if code is not None:
+                raise AssertionError(f"{self.binary} exited with {code}:\n{self.log()}")
+            try:
+                http_get(self.url + self.ready_path, timeout=1.0)
+                return self
+            except (OSError, urllib.error.URLError):
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
+                raise AssertionError(
+                    f"{self.binary} did not answer within {START_TIMEOUT} s:\n{self.log()}"
+                )
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL if the server is not gone within STOP_TIMEOUT."""
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=STOP_TIMEOUT)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-4000:]
+        except OSError:
+            return ""
+
+    def scrape(self) -> Exposition:
+        """``GET /metrics``, parsed."""
+        return Exposition.parse(http_get(self.url + "/metrics").decode("utf-8"))
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class Pushgateway(Server):
+    """``prometheus-pushgateway`` with a persistence file written every second."""
+
+    ready_path = "/-/ready"
+
+    def __init__(self, workdir: Path, port: int | None = None) -> None:
+        super().__init__(require_binary("prometheus-pushgateway"), workdir, port)
+        self.persistence_file = workdir / "pg.db"
+
+    def arguments(self) -> list[str]:
+        return [f"--persistence.file={self.persistence_file}", "--persistence.interval=1s"]
+
+    def api_groups(self) -> list[dict[str, Any]]:
+        """The groups as ``/api/v1/metrics`` shows them."""
+        document = json.loads(http_get(self.url + "/api/v1/metrics"))
+        assert document["status"] == "success", document
+        groups: list[dict[str, Any]] = document["data"]
+        return groups
+
+    def group_labels(self, job: str = "restic") -> list[dict[str, str]]:
+        """The grouping labels (job included) of every group of ``job``."""
+        return [g["labels"] for g in self.api_groups() if g["labels"].get("job") == job]
+
+    def api_group(self, **labels: str) -> dict[str, Any] | None:
+        """The API's group whose grouping labels are exactly ``labels``, or None."""
+        matches = [g for g in self.api_groups() if g["labels"] == labels]
+        assert len(matches) <= 1, matches
+        return matches[0] if matches else None
+
+    def pushed(self, job: str = "restic") -> Exposition:
+        """The series of ``job`` in ``/metrics`` (without the gateway's own series)."""
+        return self.scrape().where(job=job)
+
+
+class NodeExporter(Server):
+    """``prometheus-node-exporter`` with only the textfile collector, reading ``directory``."""
+
+    ready_path = "/metrics"
+
+    def __init__(self, workdir: Path, directory: Path, port: int | None = None) -> None:
+        super().__init__(require_binary("prometheus-node-exporter"), workdir, port)
+        self.directory = directory
+
+    def arguments(self) -> list[str]:
+        return [
+            "--collector.disable-defaults",
+            "--collector.textfile",
+            f"--collector.textfile.directory={self.directory}",
+        ]
+
+
+@contextmanager
+def started_pushgateway(workdir: Path) -> Iterator[Pushgateway]:
+    with Pushgateway(workdir) as gateway:
+        yield gateway
+
+
+@contextmanager
+def started_node_exporter(workdir: Path, directory: Path) -> Iterator[NodeExporter]:
+    with NodeExporter(workdir, directory) as exporter:
+        yield exporter
+
+
+# -- reading back what arrived ------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Exposition:
+    """The samples of one exposition text, as prometheus_client's parser reads them."""
+
+    samples: tuple[Sample, ...]
+
+    @classmethod
+    def parse(cls, text: str) -> Exposition:
+        return cls(
+            tuple(
+                sample
+                for family in text_string_to_metric_families(text)
+                for sample in family.samples
+            )
+        )
+
+    def where(self, **labels: str) -> Exposition:
+        """Only the samples that carry all of ``labels``."""
+        return Exposition(tuple(s for s in self.samples if _has(s, labels)))
+
+    def find(self, name: str, **labels: str) -> list[Sample]:
+        """The samples called ``name`` that carry all of ``labels``."""
+        return [s for s in self.samples if s.name == name and _has(s, labels)]
+
+    def value(self, name: str, **labels: str) -> float | None:
+        """The value of the one sample that matches, or None when none does."""
+        found = self.find(name, **labels)
+        assert len(found) <= 1, f"{name} {labels}: {len(found)} samples match: {found}"
+        return found[0].value if found else None
+
+    def names(self, **labels: str) -> set[str]:
+        return {s.name for s in self.samples if _has(s, labels)}
+
+    def groups(self, *names: str) -> set[tuple[str, ...]]:
+        """The distinct values of the labels ``names`` (default: location, backend)."""
+        names = names or ("location", "backend")
+        return {
+            tuple(s.labels.get(n, "") for n in names)
+            for s in self.samples
+            if all(n in s.labels for n in names)
+        }
+
+    def series(self, *, without: Sequence[str] = ()) -> dict[SeriesKey, float]:
+        """{(name, labels): value}, leaving out the metrics named in ``without``."""
+        return {
+            (s.name, frozenset(s.labels.items())): s.value
+            for s in self.samples
+            if s.name not in without
+        }
+
+
+def _has(sample: Sample, labels: dict[str, str]) -> bool:
+    return all(sample.labels.get(k) == v for k, v in labels.items())
+
+
+# -- pushrestic ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Completed:
+    """One finished pushrestic process."""
+
+    args: tuple[str, ...]
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    def __str__(self) -> str:
+        return (
+            f"pushrestic {' '.join(self.args)} -> {self.exit_code}\n"
+            f"stdout:\n{self.stdout}\nstderr:\n{self.stderr}"
+        )
+
+
+def environment(spool: Path) -> dict[str, str]:
+    """The caller's environment without PUSHRESTIC_*, and ``spool`` as the spool."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PUSHRESTIC_")}
+    env["PUSHRESTIC_SPOOL_DIR"] = str(spool)
+    return env
+
+
+def start_pushrestic(*args: str, spool: Path) -> subprocess.Popen[str]:
+    """Start ``python -m pushrestic ARGS`` with stdin closed and both streams captured."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "pushrestic", *args],
+        env=environment(spool),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def finish(process: subprocess.Popen[str], timeout: float = PUSHRESTIC_TIMEOUT) -> Completed:
+    """Wait (with a bound) for a process started by :func:`start_pushrestic`."""
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        stdout, stderr = process.communicate()
+        raise AssertionError(f"pushrestic did not end within {timeout} s:\n{stderr}") from None
+    args = process.args
+    assert isinstance(args, list)
+    return Completed(tuple(str(a) for a in args[3:]), process.returncode, stdout, stderr)
+
+
+def pushrestic(*args: str, spool: Path, timeout: float = PUSHRESTIC_TIMEOUT) -> Completed:
+    """Run ``python -m pushrestic ARGS`` to its end."""
+    return finish(start_pushrestic(*args, spool=spool), timeout)
+
+
+def sample_log(name: str, directory: Path, ended_at: float, as_name: str | None = None) -> Path:
+    """A copy of the sample log ``name`` in ``directory`` whose run ended at ``ended_at``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / (as_name or f"{ended_at:.0f}-{name}")
+    shutil.copyfile(SAMPLES / name, path)
+    os.utime(path, (ended_at, ended_at))
+    return path
+
+
+def spooled(spool: Path) -> list[Path]:
+    """The spool's entries (one JSON file per group)."""
+    return sorted(spool.glob("*.json")) if spool.is_dir() else []

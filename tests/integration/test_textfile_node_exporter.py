@@ -1,0 +1,161 @@
+"""pushrestic's textfile read by a real node_exporter (textfile collector only)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.integration.servers import (
+    AUTORESTIC_GROUPS,
+    AUTORESTIC_LOG,
+    FAILURE_LOG,
+    SUCCESS_LOG,
+    Completed,
+    Exposition,
+    NodeExporter,
+    pushrestic,
+    sample_log,
+    started_node_exporter,
+)
+
+pytestmark = pytest.mark.integration
+
+T1 = 1_760_000_000.25
+T2 = T1 + 3600
+SUCCESS = "restic_backup_success"
+LAST_SUCCESS = "restic_backup_last_success_timestamp_seconds"
+SCRAPE_ERROR = "node_textfile_scrape_error"
+LOCK = ".restic.prom.lock"  # the writers' flock file: hidden, and not *.prom
+
+
+@dataclass(frozen=True, slots=True)
+class Textfile:
+    directory: Path
+    exporter: NodeExporter
+
+    @property
+    def path(self) -> Path:
+        return self.directory / "restic.prom"
+
+    def scrape(self) -> Exposition:
+        scraped = self.exporter.scrape()
+        assert scraped.value(SCRAPE_ERROR) == 0, scraped.find("node_textfile_mtime_seconds")
+        return scraped
+
+    def leftovers(self) -> list[str]:
+        """Files in the directory other than the textfile and its lock file."""
+        return sorted(
+            p.name for p in self.directory.iterdir() if p.name not in {"restic.prom", LOCK}
+        )
+
+
+@pytest.fixture
+def textfile(tmp_path: Path) -> Iterator[Textfile]:
+    directory = tmp_path / "textfile"
+    directory.mkdir()
+    with started_node_exporter(tmp_path / "node-exporter", directory) as exporter:
+        yield Textfile(directory, exporter)
+
+
+def push(textfile: Textfile, log: Path, *args: str, spool: Path) -> Completed:
+    done = pushrestic("push", "--textfile", str(textfile.path), *args, str(log), spool=spool)
+    assert done.exit_code == 0, done
+    return done
+
+
+def test_node_exporter_shows_every_series_with_its_labels(
+    textfile: Textfile, tmp_path: Path
+) -> None:
+    push(
+        textfile,
+        sample_log(AUTORESTIC_LOG, tmp_path, T1),
+        "--label",
+        "env=prod é",
+        spool=tmp_path / "spool",
+    )
+
+    scraped = textfile.scrape()
+    assert scraped.where(env="prod é").groups() == AUTORESTIC_GROUPS
+    assert scraped.value(SUCCESS, location="documents", backend="local", env="prod é") == 1
+    assert scraped.value(SUCCESS, location="mixed", backend="local") == 0
+    assert scraped.value("restic_backup_exit_code", location="mixed", backend="local") == 3
+    assert scraped.value(LAST_SUCCESS, location="config", backend="local") == T1
+    assert scraped.value(LAST_SUCCESS, location="mixed", backend="local") is None
+    assert scraped.value("restic_backup_errors", location="mixed", backend="local") == 2
+    assert scraped.find("restic_backup_success", job="restic") == []  # no grouping labels here
+    assert textfile.leftovers() == []
+
+
+def test_a_failed_run_keeps_the_previous_last_success_time(
+    textfile: Textfile, tmp_path: Path
+) -> None:
+    spool = tmp_path / "spool"
+    push(textfile, sample_log(SUCCESS_LOG, tmp_path, T1), spool=spool)
+    assert textfile.scrape().value("restic_backup_files", state="new") == 17
+
+    push(textfile, sample_log(FAILURE_LOG, tmp_path, T2), "--exit-code", "1", spool=spool)
+
+    scraped = textfile.scrape()
+    assert scraped.value(SUCCESS, location="default", backend="default") == 0
+    assert scraped.value("restic_backup_exit_code", location="default") == 1
+    assert scraped.value("restic_backup_last_run_timestamp_seconds", location="default") == T2
+    assert scraped.value(LAST_SUCCESS, location="default", backend="default") == T1
+    assert scraped.find("restic_backup_files") == []
+    assert textfile.leftovers() == []
+
+
+def test_a_second_locations_push_keeps_the_firsts_series(
+    textfile: Textfile, tmp_path: Path
+) -> None:
+    spool = tmp_path / "spool"
+    push(textfile, sample_log(SUCCESS_LOG, tmp_path, T1), "--location", "first", spool=spool)
+    first = textfile.scrape().where(location="first").series()
+
+    push(
+        textfile,
+        sample_log(FAILURE_LOG, tmp_path, T2),
+        "--location",
+        "second",
+        "--exit-code",
+        "1",
+        spool=spool,
+    )
+
+    scraped = textfile.scrape()
+    assert scraped.groups() == {("first", "default"), ("second", "default")}
+    assert scraped.where(location="first").series() == first
+    assert scraped.value(SUCCESS, location="second") == 0
+    assert textfile.leftovers() == []
+
+
+def test_node_exporter_never_reads_half_a_file_and_no_temporary_file_is_left_behind(
+    textfile: Textfile, tmp_path: Path
+) -> None:
+    spool = tmp_path / "spool"
+    push(textfile, sample_log(AUTORESTIC_LOG, tmp_path, T1), spool=spool)
+    errors: list[float | None] = []
+    stop = threading.Event()
+
+    def scrape_until_stopped() -> None:
+        while not stop.is_set():
+            errors.append(textfile.exporter.scrape().value(SCRAPE_ERROR))
+
+    scraper = threading.Thread(target=scrape_until_stopped, daemon=True)
+    scraper.start()
+    try:
+        for round_ in range(4):
+            log = sample_log(AUTORESTIC_LOG, tmp_path, T1 + round_ * 60)
+            push(textfile, log, spool=spool)
+            assert textfile.leftovers() == []
+    finally:
+        stop.set()
+        scraper.join(timeout=10)
+
+    assert errors, "node_exporter was never scraped during the writes"
+    assert set(errors) == {0}
+    assert textfile.scrape().groups() == AUTORESTIC_GROUPS
+    assert textfile.leftovers() == []
