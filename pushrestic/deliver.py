@@ -27,7 +27,7 @@ from pushrestic.sinks.pushgateway import (
     push_group,
 )
 from pushrestic.sinks.spool import Spool, SpoolEntry, group_id
-from pushrestic.sinks.textfile import render
+from pushrestic.sinks.textfile import render, with_last_success
 from pushrestic.transport import (
     Handler,
     PushError,
@@ -104,22 +104,27 @@ class Deliverer:
                 entry = self.spool.get(group)
                 if entry is None:  # delivered meanwhile by another process
                     continue
-                if (entry.gateway, entry.job) != (gateway.url, gateway.job):
-                    log.debug("spooled %s is for another gateway or job", group)
+                if (entry.gateway.rstrip("/"), entry.job) != (gateway.base, gateway.job):
+                    log.info("spooled %s is for %s, job %s: left", group, entry.gateway, entry.job)
                     continue
-                target = gateway
                 name = _name(entry.key)
                 policy = self._budget.policy()
                 if policy is None:
                     self.result.spooled.append(name)
                     continue
+                body = entry.body
+                last_success = entry.last_success
+                if last_success is None:  # spooled before it could be learned: ask again
+                    last_success = self._remote_last_success(entry.key)
+                    if last_success is not None:
+                        body = with_last_success(body, last_success)
                 try:
-                    push_group(self._handler, target, entry.key, entry.body, policy)
+                    push_group(self._handler, gateway, entry.key, body, policy)
                 except PushError as error:
                     self._failed(name, error)
                     continue
                 self.spool.remove(group)
-                self.spool.record_success(group, entry.last_success)
+                self.spool.record_success(group, last_success)
                 self.result.replayed.append(name)
                 log.info("delivered spooled report of %s", name)
 

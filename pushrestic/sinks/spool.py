@@ -127,8 +127,13 @@ class Spool:
         """The groups with a spooled entry, oldest file first."""
         if not self.directory.is_dir():
             return []
-        files = sorted(self.directory.glob("*.json"), key=lambda p: (p.stat().st_mtime, p.name))
-        return [path.stem for path in files]
+        dated = []
+        for path in self.directory.glob("*.json"):
+            try:
+                dated.append((path.stat().st_mtime, path.name, path.stem))
+            except FileNotFoundError:  # delivered and removed meanwhile by another process
+                continue
+        return [stem for _, _, stem in sorted(dated)]
 
     def last_success(self, group: str) -> float | None:
         """The last success time recorded for a group, or None."""

@@ -26,16 +26,53 @@ from prometheus_client.samples import Sample
 
 from pushrestic.errors import DeliveryError
 from pushrestic.files import atomic_write, locked
-from pushrestic.metrics import METRIC_NAMES, RunsCollector, build_registry
+from pushrestic.metrics import CATALOGUE, METRIC_NAMES, RunsCollector, build_registry
 from pushrestic.model import Run
 
 LAST_SUCCESS = "restic_backup_last_success_timestamp_seconds"
+_HELP = {spec.name: spec.help for spec in CATALOGUE}
 Group = tuple[str, str]
 
 
 def render(runs: Sequence[Run], labels: Mapping[str, str] | None = None) -> bytes:
     """The exposition text of ``runs``, all groups merged."""
     return generate_latest(build_registry(runs, labels))
+
+
+def with_last_success(body: bytes, when: float) -> bytes:
+    """One group's exposition with its last success time set to ``when`` where it has none.
+
+    Used for a report that was spooled before its last success time could be
+    learned: the time is added with the group's labels, taken from its
+    ``restic_backup_success`` series. A body without that series (not a backup)
+    or with a last success time already is returned as it is.
+    """
+    families = list(text_string_to_metric_families(body.decode("utf-8")))
+    names = {family.name for family in families}
+    success = next((f for f in families if f.name == "restic_backup_success"), None)
+    if LAST_SUCCESS in names or success is None or not success.samples:
+        return body
+    labels = dict(success.samples[0].labels)
+    added = Metric(LAST_SUCCESS, _HELP[LAST_SUCCESS], "gauge")
+    added.add_sample(LAST_SUCCESS, labels, when)
+    ordered = []
+    for family in families:
+        ordered.append(family)
+        if family.name == "restic_backup_last_run_timestamp_seconds":
+            ordered.append(added)
+    if added not in ordered:
+        ordered.append(added)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Fixed(ordered))
+    return generate_latest(registry)
+
+
+class _Fixed(Collector):
+    def __init__(self, families: list[Metric]) -> None:
+        self._families = families
+
+    def collect(self) -> Iterator[Metric]:
+        return iter(self._families)
 
 
 def write(path: Path, runs: Sequence[Run], labels: Mapping[str, str] | None = None) -> None:

@@ -10,7 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from pushrestic.errors import DeliveryError
 from pushrestic.model import ExitCodeSource, Outcome, ResticOutput, Run
-from pushrestic.sinks.textfile import render, write
+from pushrestic.sinks.textfile import render, with_last_success, write
 
 
 def test_rendering_has_no_sample_timestamps_and_one_type_line_per_metric() -> None:
@@ -88,3 +88,19 @@ def test_a_broken_existing_file_is_replaced(tmp_path: Path) -> None:
     path.write_text("this is { not an exposition\n")
     write(path, [run("docs", 0, 100.0)])
     assert values(path, "restic_backup_success") == {"docs": 1.0}
+
+
+def test_a_spooled_body_gets_the_last_success_time_it_lacked() -> None:
+    failed = Run("docs", "local", Outcome(1, ExitCodeSource.GIVEN), ResticOutput(), 50.0)
+    body = render([failed], {"env": "prod"})
+    fixed = with_last_success(body, 40.0)
+    families = {f.name: f for f in text_string_to_metric_families(fixed.decode())}
+    (sample,) = families["restic_backup_last_success_timestamp_seconds"].samples
+    assert sample.value == 40.0
+    assert sample.labels == {"location": "docs", "backend": "local", "env": "prod"}
+    assert families["restic_backup_success"].samples[0].value == 0
+
+
+def test_a_body_that_has_a_last_success_time_is_left_as_it_is() -> None:
+    body = render([run("docs", 0, 100.0)])
+    assert with_last_success(body, 1.0) == body
