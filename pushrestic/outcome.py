@@ -11,6 +11,8 @@ incomplete, anything else failure.
 
 from __future__ import annotations
 
+import re
+
 from pushrestic.model import (
     DEFAULT_BACKEND,
     DEFAULT_LOCATION,
@@ -23,6 +25,7 @@ from pushrestic.model import (
 
 # restic 0.19.0 made a missing top-level source an exit-3 warning (#4467).
 _MISSING_SOURCE_IS_PARTIAL_SINCE = (0, 19, 0)
+_VERSION = re.compile(r"([0-9]+)\.([0-9]+)(?:\.([0-9]+))?")
 
 
 def infer_outcome(output: ResticOutput) -> Outcome:
@@ -62,7 +65,8 @@ def resolve_outcome(group: GroupOutput, given_exit_code: int | None = None) -> O
         code = group.output.exit_error_code
         return Outcome(code, ExitCodeSource.EXIT_ERROR, _reason(code, inferred))
     if group.exit_code is not None:
-        return Outcome(group.exit_code, ExitCodeSource.AUTORESTIC, _reason(group.exit_code, inferred))
+        code = group.exit_code
+        return Outcome(code, ExitCodeSource.AUTORESTIC, _reason(code, inferred))
     return inferred
 
 
@@ -110,10 +114,12 @@ def _reason(code: int, inferred: Outcome) -> str:
 
 
 def _version_at_least(version: str | None, minimum: tuple[int, int, int]) -> bool:
-    if version is None:
+    """Whether ``version`` (``0.19.0``, ``0.19.0-dev (compiled manually)``) is ``minimum`` or later.
+
+    A ``-dev`` build of restic carries the number of the release it was built after.
+    """
+    match = _VERSION.match(version or "")
+    if match is None:
         return False
-    try:
-        parts = tuple(int(p) for p in version.split(".")[:3])
-    except ValueError:
-        return False
-    return parts >= minimum
+    major, minor, patch = match.groups()
+    return (int(major), int(minor), int(patch or 0)) >= minimum

@@ -15,10 +15,11 @@ from collections.abc import Iterator
 from pushrestic.errors import InputError
 from pushrestic.model import GroupOutput
 from pushrestic.parsers.autorestic import AUTORESTIC_MARKERS, AutoresticParser
-from pushrestic.parsers.restic import NumberedLines, ResticParser
+from pushrestic.parsers.restic import SKIPPABLE_PREFIXES, NumberedLines, ResticParser
 
 FORMATS = ("auto", "text", "json", "autorestic")
 _PEEK = 64
+_SKIPPABLE_TEXT = tuple(p.decode() for p in SKIPPABLE_PREFIXES)
 
 
 def detect_format(head: list[tuple[int, str]]) -> str:
@@ -34,6 +35,29 @@ def detect_format(head: list[tuple[int, str]]) -> str:
     return "text"
 
 
+def _peek(iterator: Iterator[tuple[int, str]]) -> list[tuple[int, str]]:
+    """The first lines, for detect_format: up to _PEEK lines that are not skippable.
+
+    Skippable lines (status floods, -vv items) are all alike to the parsers, so only
+    the first is kept: the format is decided by the same lines whether or not the
+    input layer dropped them, and memory stays bounded.
+    """
+    head: list[tuple[int, str]] = []
+    kept = 0
+    skippable_kept = False
+    for item in iterator:
+        if item[1].startswith(_SKIPPABLE_TEXT):
+            if skippable_kept:
+                continue
+            skippable_kept = True
+        else:
+            kept += 1
+        head.append(item)
+        if kept >= _PEEK:
+            break
+    return head
+
+
 def parse_groups(lines: NumberedLines, *, fmt: str = "auto", source: str = "") -> list[GroupOutput]:
     """Parse a whole input; one GroupOutput per (location, backend) it shows.
 
@@ -44,7 +68,7 @@ def parse_groups(lines: NumberedLines, *, fmt: str = "auto", source: str = "") -
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}")
     iterator: Iterator[tuple[int, str]] = iter(lines)
-    head = list(itertools.islice(iterator, _PEEK))
+    head = _peek(iterator)
     if not head:
         raise InputError("empty input: no restic output to report on", source=source)
     if fmt == "auto":

@@ -19,20 +19,26 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
 from pushrestic.model import GroupOutput
-from pushrestic.parsers.restic import NumberedLines, ResticParser
+from pushrestic.parsers.restic import SKIPPABLE_PREFIXES, NumberedLines, ResticParser
 
 _BANNER = re.compile(r'\s*Backing up location "(.+)"\s*')
 _FORGET_BANNER = re.compile(r'\s*Forgetting for location "(.+)"\s*')
 _BACKEND = re.compile(r"Backend: (.+)")
 _FORGET_BACKEND = re.compile(r'For backend "(.+)"')
 _EXECUTING = re.compile(r"> Executing: (\S+)(?: (.*))?")
-_ERROR_BLOCK = re.compile(r"(.+)@(.+):")
-_EXIT_STATUS = re.compile(r"exit status (-?\d+)")
-_ERRORS_FOUND = re.compile(r"Error: (\d+) errors? were found|Error: Encountered errors during cron process:")
+_EXIT_STATUS = re.compile(r"exit status (-?[0-9]+)")
+_ERRORS_FOUND = re.compile(
+    r"Error: [0-9]+ errors? were found|Error: Encountered errors during cron process:"
+)
+# Hooks run as 'bash -c <command>'; any other program executed is restic (or docker running it).
+_SHELLS = frozenset({"bash", "sh"})
+_SKIPPABLE_TEXT = tuple(p.decode() for p in SKIPPABLE_PREFIXES)
 _HEADER = re.compile(
     r"Using config(?: paths)?:.*|Using env:.*|Using lock:.*|Skipping \".+\", not due yet\."
     r"|Copying .+ → .+|Executing under: .*|Running hooks"
 )
+
+_MAX_BLOCK_LINES = 1000  # an error block repeats restic's stderr: keep memory bounded
 
 # What autorestic prints around restic's output: a line matching one of these
 # is autorestic's own, never restic's.
@@ -47,6 +53,7 @@ class _Group:
     forget: ResticParser | None = None
     exit_code: int | None = None
     fed: int = 0
+    failed: bool = False  # autorestic printed an error block for it
 
 
 @dataclass(slots=True)
@@ -70,6 +77,8 @@ class AutoresticParser:
         self._mode = "none"  # none | restic | hook | forget | block
         self._block: _Group | None = None
         self._block_lines: list[tuple[int, str]] = []
+        # 'location@backend:' heads an error block; looked up whole, never by regex.
+        self._block_heads: dict[str, _Group] = {}
         self.recognized = False
 
     def feed_all(self, lines: NumberedLines) -> AutoresticParser:
@@ -78,6 +87,10 @@ class AutoresticParser:
         return self
 
     def feed(self, number: int, raw: str) -> None:
+        if raw.startswith(_SKIPPABLE_TEXT):
+            # restic's progress and per-item lines say nothing autorestic's own
+            # lines do not; the input layer may drop them, so they must not count.
+            return
         line = raw.rstrip("\r\n")
         stripped = line.strip()
         if self._mode == "block":
@@ -104,21 +117,17 @@ class AutoresticParser:
             group = self._group(self._location.name, m.group(1).strip())
             self._target, self._target_group = group.backup, group
             self._mode = "restic"
+            self._location.done = False  # a 'Done' before this was a hook's output
             self.recognized = True
             return True
         if m := _EXECUTING.fullmatch(line):
-            command = m.group(1).rsplit("/", 1)[-1]
-            if command.startswith("restic") or (m.group(2) or "").split(" ", 1)[0] in (
-                "backup",
-                "forget",
-            ):
-                if self._target is not None:
-                    self._mode = "restic"
-            else:
-                self._mode = "hook"
+            if m.group(1).rsplit("/", 1)[-1] in _SHELLS:
+                self._set_mode("hook")
+            elif self._target is not None:
+                self._mode = "restic"
             return True
         if line == "Running hooks":
-            self._mode = "hook"
+            self._set_mode("hook")
             self.recognized = True
             return True
         if m := _FORGET_BANNER.fullmatch(line):
@@ -132,12 +141,17 @@ class AutoresticParser:
             self._target, self._target_group = group.forget, group
             self._mode = "restic"
             return True
-        if line == "Done" and self._location is not None and self._mode != "hook":
+        if line == "Done" and self._location is not None:
+            # autorestic's 'Done' ends a location that had no error. Without -v no hook
+            # output is shown, so after hooks it is autorestic's too; with -v a hook
+            # may print it, which a later 'Backend:' line or error block overrides.
             self._location.done = True
-            self._set_mode("none")
+            if self._mode != "hook":
+                self._set_mode("none")
             return True
-        if (m := _ERROR_BLOCK.fullmatch(line)) and (m.group(1), m.group(2)) in self._groups:
-            self._block = self._groups[(m.group(1), m.group(2))]
+        if (block := self._block_heads.get(line)) is not None:
+            block.failed = True
+            self._block = block
             self._block_lines = []
             self._mode = "block"
             return True
@@ -170,7 +184,7 @@ class AutoresticParser:
             self._set_mode("none")
             self._structural(stripped)
             return
-        if len(self._block_lines) < 1000:
+        if len(self._block_lines) < _MAX_BLOCK_LINES:
             self._block_lines.append((number, line))
 
     def _set_mode(self, mode: str) -> None:
@@ -183,6 +197,7 @@ class AutoresticParser:
         if group is None:
             group = _Group(location, backend, ResticParser(self._source))
             self._groups[key] = group
+            self._block_heads[f"{location}@{backend}:"] = group
             self._locations.setdefault(location, _Location(location)).backends.append(backend)
         return group
 
@@ -195,7 +210,7 @@ class AutoresticParser:
         for group in self._groups.values():
             location = self._locations[group.location]
             exit_code = group.exit_code
-            if exit_code is None and (location.done or location.ended):
+            if exit_code is None and not group.failed and (location.done or location.ended):
                 exit_code = 0
             output = group.backup.result()
             if group.forget is not None:

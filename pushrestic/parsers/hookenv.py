@@ -49,6 +49,10 @@ _COUNTS = {
     "PROCESSED_FILES": "processed_files",
 }
 _ADDED = re.compile(rf"({SIZE_PATTERN})(?:\s*\(({SIZE_PATTERN})\s+stored\))?")
+# ASCII digits only: str.isdigit() also takes '²', which int() refuses.
+_INDEX = re.compile(r"[0-9]{1,9}")
+_WHOLE = re.compile(r"[0-9]+")
+_EXIT_CODE = re.compile(r"-?[0-9]+")
 _SOURCE = "autorestic hook environment"
 
 
@@ -69,7 +73,7 @@ def parse_hook_environment(environ: Mapping[str, str]) -> tuple[str, list[GroupO
         for kind in TYPES:
             if rest.startswith(kind + "_") and len(rest) > len(kind) + 1:
                 suffix = rest[len(kind) + 1:]
-                if suffix.isdigit():
+                if _INDEX.fullmatch(suffix):
                     by_index.setdefault(int(suffix), {})[kind] = value
                 else:
                     by_name.setdefault(suffix, {})[kind] = value
@@ -101,30 +105,29 @@ def _group(location: str, backend: str, values: dict[str, str]) -> GroupOutput:
     def get(kind: str) -> str:
         return values.get(kind, "").strip()
 
-    counts: dict[str, int | None] = {}
-    for kind, attribute in _COUNTS.items():
-        counts[attribute] = _number(kind, get(kind))
+    counts = {attribute: _number(kind, get(kind)) for kind, attribute in _COUNTS.items()}
     added = stored = None
     if text := get("ADDED_SIZE"):
         match = _ADDED.fullmatch(text)
         if match is None:
-            raise InputError(f"AUTORESTIC_ADDED_SIZE: not a size: {text!r}", source=_SOURCE)
-        added = parse_size(match.group(1))
-        stored = parse_size(match.group(2)) if match.group(2) else None
+            raise InputError(f"AUTORESTIC_ADDED_SIZE: not a size: {text[:40]!r}", source=_SOURCE)
+        added = _converted("ADDED_SIZE", match.group(1), parse_size)
+        stored = _converted("ADDED_SIZE", match.group(2) or "", parse_size)
     processed_bytes = _converted("PROCESSED_SIZE", get("PROCESSED_SIZE"), parse_size)
     duration = _converted("PROCESSED_DURATION", get("PROCESSED_DURATION"), parse_duration)
     snapshot = get("SNAPSHOT_ID") or None
-    exit_code = None
-    if text := get("EXIT_CODE"):
-        try:
-            exit_code = int(text)
-        except ValueError:
-            raise InputError(f"AUTORESTIC_EXIT_CODE: not a number: {text!r}", source=_SOURCE) from None
+    exit_code = _number("EXIT_CODE", get("EXIT_CODE"), _EXIT_CODE)
 
     has_summary = counts["files_new"] is not None or counts["processed_files"] is not None
     summary = (
         BackupSummary(
-            **counts,
+            files_new=counts["files_new"],
+            files_changed=counts["files_changed"],
+            files_unmodified=counts["files_unmodified"],
+            dirs_new=counts["dirs_new"],
+            dirs_changed=counts["dirs_changed"],
+            dirs_unmodified=counts["dirs_unmodified"],
+            processed_files=counts["processed_files"],
             processed_bytes=processed_bytes,
             added_bytes=added,
             added_stored_bytes=stored,
@@ -146,12 +149,15 @@ def _group(location: str, backend: str, values: dict[str, str]) -> GroupOutput:
     return GroupOutput(location, backend, output, exit_code)
 
 
-def _number(kind: str, text: str) -> int | None:
+def _number(kind: str, text: str, pattern: re.Pattern[str] = _WHOLE) -> int | None:
     if not text:
         return None
-    if not text.isdigit():
-        raise InputError(f"AUTORESTIC_{kind}: not a whole number: {text!r}", source=_SOURCE)
-    return int(text)
+    if pattern.fullmatch(text):
+        try:
+            return int(text)
+        except ValueError:  # more digits than int() takes
+            pass
+    raise InputError(f"AUTORESTIC_{kind}: not a whole number: {text[:40]!r}", source=_SOURCE)
 
 
 def _converted(kind: str, text: str, convert: Callable[[str], int]) -> int | None:

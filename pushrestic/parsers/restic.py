@@ -5,7 +5,10 @@ them: fatal errors are plain text even with ``--json`` before 0.18, and
 ``forget --prune --json`` prints a JSON array followed by prune's text.
 
 :class:`ResticParser` is fed numbered lines and keeps only counters and the
-latest summary block, so memory stays constant however long the log is.
+latest summary block, so memory stays constant however long the log is. The
+latest summary wins, with the verdict restic prints after it (snapshot line,
+``Warning:``, ``Fatal:``, ``exit_error``): file names printed raw by ``-vv`` up
+to 0.15.1 can inject look-alike lines before it, and a script may run several.
 :func:`parse_restic` is the pure entry point: lines in, a frozen
 :class:`~pushrestic.model.ResticOutput` out. Unrecognized lines are ignored;
 a recognized line whose values do not parse raises :class:`InputError`.
@@ -69,6 +72,14 @@ _PARENT = _compile(r"using parent snapshot ([0-9a-f]{8,64})")
 _UNREADABLE = _compile(
     r"Warning: (?:at least one source file could not be read"
     r"|failed to read all source data during backup)"
+)
+# The end of a -vv item line ('new       /path, saved in 0.002s (702 B added)', with
+# ', 0 B stored' and ', 955 B metadata' as versions add them), after ', saved in '.
+# Up to 0.15.1 a newline in a file name splits an item line, and its last piece
+# may start like any other line: 'error: boom, saved in 0.000s (9 B added)'.
+_ITEM_TAIL = _compile(
+    rf"[0-9]+\.[0-9]+s \({SIZE_PATTERN} added(?:, {SIZE_PATTERN} stored)?"
+    rf"(?:, {SIZE_PATTERN} metadata)?\)"
 )
 _MISSING_SOURCE = _compile(r".+ does not exist, skipping")
 _INTERRUPT = _compile(r"signal \S+ received, cleaning up")
@@ -207,6 +218,9 @@ class ResticParser:
     # -- text ------------------------------------------------------------
 
     def _text(self, number: int, line: str) -> None:
+        if line[-1] == ")" and _is_item_tail(line):  # the rest of a -vv item line
+            self._recognized = self._backup_seen = True
+            return
         head = line[:4]
         if head == "File":
             if m := _FILES.fullmatch(line):
@@ -419,6 +433,7 @@ class ResticParser:
         snapshot = record.get("snapshot_id")
         if snapshot is not None and not isinstance(snapshot, str):
             raise InputError("'snapshot_id' is not a string", source=self._source, line=number)
+        self._end_previous_run()
         self._summary = values
         self._block = None
         self._snapshot_id = snapshot or None
@@ -445,11 +460,26 @@ class ResticParser:
     # -- helpers ---------------------------------------------------------
 
     def _new_block(self) -> dict[str, Any]:
+        self._end_previous_run()
         self._block = {}
         self._summary = None  # the latest summary wins, text or JSON
         self._recognized = self._backup_seen = True
         self._section = "backup"
         return self._block
+
+    def _end_previous_run(self) -> None:
+        """A summary starts: forget how an earlier run ended, as its summary is forgotten.
+
+        restic prints its verdict (snapshot line, 'Warning:', 'Fatal:', exit_error)
+        only after the summary, so one seen before it belongs to an earlier run in
+        the same log, or was injected by a file name (-vv up to 0.15.1). An
+        interrupt is kept: the run it stopped may still print a summary.
+        """
+        self._fatal = None
+        self._exit_error = None
+        self._unreadable = False
+        self._snapshot_id = None
+        self._skipped = False
 
     def _current_block(self) -> dict[str, Any]:
         return self._block if self._block is not None else self._new_block()
@@ -584,6 +614,12 @@ def parse_restic(lines: NumberedLines, *, source: str = "") -> ResticOutput:
 def numbered(lines: Iterable[str]) -> NumberedLines:
     """Number plain lines from 1, for the parsers' input."""
     return enumerate(lines, 1)
+
+
+def _is_item_tail(line: str) -> bool:
+    """Whether ``line`` ends the way a -vv item line ends (see _ITEM_TAIL)."""
+    _, separator, tail = line.rpartition(", saved in ")
+    return bool(separator) and _ITEM_TAIL.fullmatch(tail) is not None
 
 
 def _load_json(line: str) -> Any:

@@ -33,7 +33,7 @@ def parse_size(text: str) -> int:
         if "." in number:
             raise ValueError(f"not a restic size: {text!r}")
         return int(number)
-    value = float(number) * 1024 ** _UNIT_EXPONENT[unit]
+    value = float(number) * (1 << 10 * _UNIT_EXPONENT[unit])
     if not math.isfinite(value):
         raise ValueError(f"not a restic size (too large): {text[:40]!r}")
     return round(value)
