@@ -155,7 +155,10 @@ class Deliverer:
                             "not tried: the gateway failed or the deadline passed", transient=True
                         )
                     push_group(self._handler, gateway, key, body, policy)
-                except PushError as error:
+                except Exception as error:  # whatever went wrong, the report is kept
+                    if not isinstance(error, PushError):
+                        log.info("unexpected error while pushing", exc_info=True)
+                        error = PushError(f"{type(error).__name__}: {error}", transient=False)
                     self.spool.put(
                         SpoolEntry(
                             gateway.url,

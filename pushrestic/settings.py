@@ -24,6 +24,7 @@ never from a flag, which ``ps`` would show.
 from __future__ import annotations
 
 import argparse
+import math
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -153,7 +154,10 @@ def _secret(path: str | None, variable: str, environ: Mapping[str, str]) -> str 
         if not value:
             raise UsageError(f"secret file {path} is empty")
         return value
-    return environ.get(variable) or None
+    value = environ.get(variable, "").strip()
+    if any(ord(char) < 32 or ord(char) == 127 for char in value):
+        raise UsageError(f"{variable} holds a control character (a line break?)")
+    return value or None
 
 
 def _existing(path: str | None, flag: str) -> str | None:
@@ -177,6 +181,6 @@ def _positive_float(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number: {text!r}")
     return value

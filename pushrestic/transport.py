@@ -19,6 +19,7 @@ messages: URLs are shown without user info.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -71,8 +72,12 @@ class RetryPolicy:
     def __post_init__(self) -> None:
         if self.attempts < 1:
             raise ValueError("attempts must be at least 1")
-        if self.deadline <= 0 or self.timeout <= 0:
-            raise ValueError("deadline and timeout must be positive")
+        for name in ("deadline", "timeout", "backoff_initial", "backoff_max"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a positive number of seconds, not {value!r}")
+        if not (math.isfinite(self.jitter) and self.jitter >= 0):
+            raise ValueError(f"jitter must be a number of seconds, not {self.jitter!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,11 +108,9 @@ class TransportSettings:
 def redact_url(url: str) -> str:
     """The URL without any user info, for messages."""
     parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
+    if "@" not in parts.netloc:
         return url
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
+    host = parts.netloc.rpartition("@")[2]
     return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
 
 
@@ -121,7 +124,10 @@ def make_session(settings: TransportSettings) -> requests.Session:
     if settings.bearer_token:
         session.headers["Authorization"] = f"Bearer {settings.bearer_token}"
     elif settings.username is not None:
-        session.auth = (settings.username, settings.password or "")
+        # As UTF-8 bytes: requests would encode str credentials as Latin-1.
+        session.auth = requests.auth.HTTPBasicAuth(
+            settings.username.encode(), (settings.password or "").encode()
+        )
     if settings.insecure:
         log.warning("TLS certificate verification is off (--insecure): use only for testing")
         session.verify = False
@@ -176,6 +182,11 @@ def request(
         raise PushError(f"{method} {shown}: no answer within {timeout} s", transient=True) from None
     except requests.exceptions.ConnectionError as error:
         raise PushError(f"{method} {shown}: {_reason(error)}", transient=True) from None
+    except requests.exceptions.InvalidHeader:  # its message would quote the header: a secret
+        raise PushError(
+            f"{method} {shown}: a header is not valid (a password or token with a line break?)",
+            transient=False,
+        ) from None
     except requests.exceptions.RequestException as error:
         raise PushError(f"{method} {shown}: {_reason(error)}", transient=False) from None
     status = response.status_code
@@ -270,13 +281,26 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, moment.timestamp() - time.time())
 
 
-def _reason(error: Exception) -> str:
-    """A short reason for a requests exception, without URLs that might carry user info."""
-    text = str(error.args[0]) if error.args else str(error)
-    for marker in ("Caused by ", "Failed to establish a new connection: "):
-        if marker in text:
-            text = text.split(marker, 1)[1]
-    return " ".join(text.split()).strip("()'\"")[:200] or type(error).__name__
+def _reason(error: BaseException) -> str:
+    """A short reason for a requests exception: the innermost cause, without URLs."""
+    inner: BaseException = error
+    for _ in range(10):  # requests wraps urllib3, which wraps the socket or SSL error
+        nested = getattr(inner, "reason", None)
+        if isinstance(nested, BaseException):
+            inner = nested
+            continue
+        causes = [arg for arg in inner.args if isinstance(arg, BaseException)]
+        if not causes:
+            break
+        inner = causes[-1]
+    if isinstance(inner, OSError) and inner.strerror:
+        text = inner.strerror
+    elif inner.args and isinstance(inner.args[-1], str):
+        text = inner.args[-1]
+    else:
+        text = str(inner)
+    text = text.split("Failed to establish a new connection: ", 1)[-1]
+    return " ".join(text.split())[:200] or type(inner).__name__
 
 
 __all__ = [

@@ -1,0 +1,427 @@
+"""The transport: which faults are retried, how often, how long, and what the gateway sees.
+
+The faults come from a real local HTTP server (tests/integration/faulty_server.py):
+resets, hangs and scripted answers that a real Pushgateway cannot be made to give.
+"""
+
+from __future__ import annotations
+
+import base64
+import email.utils
+import socket
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+import requests
+from prometheus_client import CollectorRegistry, Gauge, generate_latest
+from prometheus_client.exposition import (
+    delete_from_gateway,
+    push_to_gateway,
+    pushadd_to_gateway,
+)
+
+from pushrestic import __version__
+from pushrestic.transport import (
+    USER_AGENT,
+    PushError,
+    RetryPolicy,
+    TransportSettings,
+    make_handler,
+    make_session,
+    redact_url,
+    request,
+    send,
+)
+from tests.integration.faulty_server import (
+    PUSHGATEWAY_INVALID,
+    Answer,
+    FaultyServer,
+    Hang,
+    Reset,
+)
+
+BODY = b"# TYPE restic_backup_success gauge\nrestic_backup_success 1\n"
+PATH = "/metrics/job/restic/instance/host1/location/docs/backend/local"
+# Quick retries, no jitter: the counts and times below are then exact enough to assert.
+FAST = RetryPolicy(attempts=5, deadline=10.0, timeout=2.0, backoff_initial=0.05, jitter=0.0)
+
+
+@pytest.fixture
+def server() -> Iterator[FaultyServer]:
+    with FaultyServer() as running:
+        yield running
+
+
+@pytest.fixture
+def session() -> Iterator[requests.Session]:
+    opened = make_session(TransportSettings())
+    yield opened
+    opened.close()
+
+
+def pusher(session: requests.Session, server: FaultyServer) -> Callable[[float], object]:
+    """One PUT of BODY to the server, with the timeout that ``send`` gives it."""
+    url = server.url + PATH
+    return lambda timeout: request(
+        session, "PUT", url, timeout=timeout, headers=(("Content-Type", "text/plain"),), data=BODY
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+# -- how often each fault is tried ----------------------------------------------
+
+
+def test_a_gateway_answering_503_twice_then_200_is_tried_three_times_and_succeeds(
+    server: FaultyServer, session: requests.Session
+) -> None:
+    server.script(Answer(503, "unavailable"), Answer(503, "unavailable"), then=Answer(200))
+    send(pusher(session, server), FAST)
+    puts = server.pushes("PUT")
+    assert len(puts) == 3
+    assert all(put.body == BODY and put.path == PATH for put in puts)
+
+
+def test_a_permanent_400_is_tried_once_and_the_error_quotes_the_gateways_answer(
+    server: FaultyServer, session: requests.Session
+) -> None:
+    server.script(then=Answer(400, PUSHGATEWAY_INVALID + "\n"))
+    with pytest.raises(PushError) as caught:
+        send(pusher(session, server), FAST)
+    assert len(server.requests) == 1
+    assert not caught.value.transient
+    assert caught.value.status == 400
+    assert "HTTP 400" in str(caught.value)
+    assert "pushed metrics are invalid or inconsistent with existing metrics" in str(caught.value)
+
+
+@pytest.mark.parametrize("status", [401, 403, 404, 405, 409, 413, 422])
+def test_other_4xx_answers_are_permanent(
+    status: int, server: FaultyServer, session: requests.Session
+) -> None:
+    server.script(then=Answer(status, "no"))
+    with pytest.raises(PushError) as caught:
+        send(pusher(session, server), FAST)
+    assert not caught.value.transient
+    assert len(server.requests) == 1
+
+
+@pytest.mark.parametrize("status", [408, 500, 502, 503, 504])
+def test_408_and_5xx_answers_are_transient_and_retried(
+    status: int, server: FaultyServer, session: requests.Session
+) -> None:
+    server.script(Answer(status, "later"), then=Answer(202))
+    send(pusher(session, server), FAST)
+    assert len(server.requests) == 2
+
+
+def test_a_429_with_retry_after_2_delays_the_second_attempt_by_at_least_2_seconds(
+    server: FaultyServer, session: requests.Session
+) -> None:
+    server.script(Answer(429, "slow down", (("Retry-After", "2"),)), then=Answer(202))
+    send(pusher(session, server), FAST)
+    first, second = server.requests
+    assert second.arrived - first.arrived >= 2.0
+
+
+def test_a_retry_after_longer_than_the_time_left_ends_the_retries_at_once(
+    server: FaultyServer, session: requests.Session
+) -> None:
+    server.script(then=Answer(429, "slow down", (("Retry-After", "30"),)))
+    policy = RetryPolicy(attempts=5, deadline=3.0, timeout=1.0, backoff_initial=0.05, jitter=0.0)
+    started = time.monotonic()
+    with pytest.raises(PushError) as caught:
+        send(pusher(session, server), policy)
+    assert time.monotonic() - started < 1.0
+    assert caught.value.status == 429
+    assert len(server.requests) == 1
+
+
+def test_a_connection_reset_is_transient_and_retried(
+    server: FaultyServer, session: requests.Session
+) -> None:
+    server.script(Reset(), then=Answer(202))
+    send(pusher(session, server), FAST)
+    assert [type(r.action).__name__ for r in server.requests] == ["Reset", "Answer"]
+
+
+def test_a_reset_answer_is_a_transient_push_error_without_a_traceback(
+    server: FaultyServer, session: requests.Session
+) -> None:
+    server.script(then=Reset())
+    with pytest.raises(PushError) as caught:
+        request(session, "PUT", server.url + PATH, timeout=2.0, data=BODY)
+    assert caught.value.transient
+    assert caught.value.__cause__ is None
+    assert "Traceback" not in str(caught.value)
+
+
+def test_a_refused_connection_is_transient_and_names_the_url(session: requests.Session) -> None:
+    url = f"http://127.0.0.1:{free_port()}{PATH}"
+    with pytest.raises(PushError) as caught:
+        request(session, "PUT", url, timeout=2.0, data=BODY)
+    assert caught.value.transient
+    assert str(caught.value).startswith(f"PUT {url}: ")
+
+
+def test_attempts_stop_at_the_policys_number(
+    server: FaultyServer, session: requests.Session
+) -> None:
+    server.script(then=Answer(503, "down"))
+    policy = RetryPolicy(attempts=3, deadline=10.0, timeout=1.0, backoff_initial=0.01, jitter=0.0)
+    with pytest.raises(PushError) as caught:
+        send(pusher(session, server), policy)
+    assert caught.value.status == 503
+    assert len(server.requests) == 3
+
+
+# -- the deadline ---------------------------------------------------------------
+
+
+def test_a_gateway_that_never_answers_is_given_up_on_within_the_deadline_plus_one_timeout(
+    server: FaultyServer, session: requests.Session
+) -> None:
+    server.script(then=Hang())
+    policy = RetryPolicy(attempts=100, deadline=2.0, timeout=0.5, backoff_initial=0.05)
+    started = time.monotonic()
+    with pytest.raises(PushError) as caught:
+        send(pusher(session, server), policy)
+    elapsed = time.monotonic() - started
+    assert caught.value.transient
+    assert "no answer within" in str(caught.value)
+    assert 1.0 <= elapsed <= policy.deadline + policy.timeout
+    assert len(server.requests) >= 2, "a timeout is transient: it was retried"
+
+
+def test_the_deadline_holds_however_many_attempts_are_left(
+    server: FaultyServer, session: requests.Session
+) -> None:
+    server.script(then=Answer(503, "down"))
+    policy = RetryPolicy(attempts=1000, deadline=1.0, timeout=0.5, backoff_initial=0.05)
+    started = time.monotonic()
+    with pytest.raises(PushError):
+        send(pusher(session, server), policy)
+    assert time.monotonic() - started <= policy.deadline + 0.1
+    assert len(server.requests) >= 3
+
+
+def test_each_attempt_gets_no_more_than_the_time_left() -> None:
+    timeouts: list[float] = []
+
+    def attempt(timeout: float) -> None:
+        timeouts.append(timeout)
+        time.sleep(timeout)
+        raise PushError("no answer", transient=True)
+
+    policy = RetryPolicy(attempts=10, deadline=1.0, timeout=0.4, backoff_initial=0.01, jitter=0)
+    with pytest.raises(PushError):
+        send(attempt, policy)
+    assert timeouts[0] == pytest.approx(0.4)
+    assert timeouts[-1] < 0.4, "the last attempt only got what was left of the deadline"
+    assert sum(timeouts) <= policy.deadline + 0.06
+
+
+def test_a_permanent_error_is_raised_at_once_without_sleeping() -> None:
+    sleeps: list[float] = []
+
+    def attempt(timeout: float) -> None:
+        raise PushError("HTTP 400: bad", transient=False, status=400)
+
+    with pytest.raises(PushError):
+        send(attempt, FAST, sleep=sleeps.append)
+    assert sleeps == []
+
+
+def test_the_waits_between_attempts_grow_exponentially_up_to_the_maximum() -> None:
+    sleeps: list[float] = []
+
+    def attempt(timeout: float) -> None:
+        raise PushError("HTTP 503", transient=True, status=503)
+
+    policy = RetryPolicy(
+        attempts=6, deadline=1000.0, backoff_initial=0.5, backoff_max=3.0, jitter=0.0
+    )
+    with pytest.raises(PushError):
+        send(attempt, policy, sleep=sleeps.append)
+    assert sleeps == [0.5, 1.0, 2.0, 3.0, 3.0]
+
+
+# -- RetryPolicy ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("attempts", 0),
+        ("attempts", -1),
+        ("deadline", 0.0),
+        ("deadline", -5.0),
+        ("deadline", float("nan")),
+        ("timeout", 0.0),
+        ("timeout", -1.0),
+        ("timeout", float("nan")),
+    ],
+)
+def test_a_retry_policy_rejects_nonsense(name: str, value: float) -> None:
+    with pytest.raises(ValueError, match="must be"):
+        RetryPolicy(**{name: value})  # type: ignore[arg-type]
+
+
+def test_the_default_retry_policy_is_five_attempts_in_60_seconds_10_each() -> None:
+    policy = RetryPolicy()
+    assert (policy.attempts, policy.deadline, policy.timeout) == (5, 60.0, 10.0)
+
+
+# -- what the gateway sees ------------------------------------------------------
+
+
+def test_every_request_says_pushrestic_and_its_version_in_the_user_agent(
+    server: FaultyServer, session: requests.Session
+) -> None:
+    request(session, "PUT", server.url + PATH, timeout=2.0, data=BODY)
+    assert server.requests[0].header("User-Agent") == f"pushrestic/{__version__}"
+
+
+def test_basic_auth_credentials_are_sent_in_the_authorization_header(
+    server: FaultyServer,
+) -> None:
+    session = make_session(TransportSettings(username="backup", password="s3cr3t"))
+    request(session, "PUT", server.url + PATH, timeout=2.0, data=BODY)
+    expected = "Basic " + base64.b64encode(b"backup:s3cr3t").decode()
+    assert server.requests[0].header("Authorization") == expected
+
+
+def test_a_bearer_token_is_sent_as_bearer_authorization(server: FaultyServer) -> None:
+    session = make_session(TransportSettings(bearer_token="tok-123"))
+    request(session, "PUT", server.url + PATH, timeout=2.0, data=BODY)
+    assert server.requests[0].header("Authorization") == "Bearer tok-123"
+
+
+def test_transport_settings_never_show_their_secrets() -> None:
+    settings = TransportSettings(username="backup", password="s3cr3t", bearer_token="tok-123")
+    shown = repr(settings) + str(settings)
+    assert "s3cr3t" not in shown
+    assert "tok-123" not in shown
+    assert "backup" in shown
+
+
+def test_a_redirect_is_not_followed(server: FaultyServer, session: requests.Session) -> None:
+    server.script(Answer(307, "", (("Location", "http://127.0.0.1:1/elsewhere"),)))
+    with pytest.raises(PushError) as caught:
+        request(session, "PUT", server.url + PATH, timeout=2.0, data=BODY)
+    assert caught.value.status == 307
+    assert len(server.requests) == 1
+
+
+# -- Retry-After ------------------------------------------------------------------
+
+
+def test_retry_after_as_an_http_date_becomes_the_seconds_until_then(
+    server: FaultyServer, session: requests.Session
+) -> None:
+    when = email.utils.formatdate(time.time() + 5, usegmt=True)
+    server.script(Answer(503, "maintenance", (("Retry-After", when),)))
+    with pytest.raises(PushError) as caught:
+        request(session, "PUT", server.url + PATH, timeout=2.0, data=BODY)
+    assert caught.value.retry_after is not None
+    assert 3.5 <= caught.value.retry_after <= 5.0
+
+
+def test_retry_after_as_a_date_in_the_past_means_no_wait(
+    server: FaultyServer, session: requests.Session
+) -> None:
+    when = email.utils.formatdate(time.time() - 60, usegmt=True)
+    server.script(Answer(503, "maintenance", (("Retry-After", when),)))
+    with pytest.raises(PushError) as caught:
+        request(session, "PUT", server.url + PATH, timeout=2.0, data=BODY)
+    assert caught.value.retry_after == 0.0
+
+
+@pytest.mark.parametrize("value", ["soon", "-3", "1.5e3", ""])
+def test_a_retry_after_that_is_neither_seconds_nor_a_date_is_ignored(
+    value: str, server: FaultyServer, session: requests.Session
+) -> None:
+    server.script(Answer(429, "slow down", (("Retry-After", value),)))
+    with pytest.raises(PushError) as caught:
+        request(session, "PUT", server.url + PATH, timeout=2.0, data=BODY)
+    assert caught.value.transient
+    assert caught.value.retry_after is None
+
+
+# -- redact_url -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("http://gw:9091/metrics", "http://gw:9091/metrics"),
+        ("https://user:secret@gw:9091/metrics/job/x", "https://gw:9091/metrics/job/x"),
+        ("https://user@gw/metrics?a=b#f", "https://gw/metrics?a=b#f"),
+        ("http://:secret@gw", "http://gw"),
+        ("http://user:secret@[::1]:9091/metrics", "http://[::1]:9091/metrics"),
+    ],
+)
+def test_redact_url_removes_user_info_and_keeps_the_rest(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+
+
+# -- a prometheus_client handler ---------------------------------------------------
+
+
+def registry_with_one_gauge() -> CollectorRegistry:
+    registry = CollectorRegistry()
+    Gauge("restic_backup_success", "1 when the run protected data", registry=registry).set(1)
+    return registry
+
+
+def test_the_handler_plugs_into_push_to_gateway(
+    server: FaultyServer, session: requests.Session
+) -> None:
+    registry = registry_with_one_gauge()
+    push_to_gateway(
+        server.url, job="nightly", registry=registry, timeout=2.0, handler=make_handler(session)
+    )
+    (put,) = server.requests
+    assert (put.method, put.path) == ("PUT", "/metrics/job/nightly")
+    assert put.body == generate_latest(registry)
+    assert (put.header("Content-Type") or "").startswith("text/plain; version=0.0.4")
+    assert put.header("User-Agent") == USER_AGENT
+
+
+def test_the_handler_plugs_into_pushadd_and_delete_from_gateway(
+    server: FaultyServer, session: requests.Session
+) -> None:
+    handler = make_handler(session)
+    pushadd_to_gateway(
+        server.url,
+        job="nightly",
+        registry=registry_with_one_gauge(),
+        grouping_key={"location": "docs"},
+        handler=handler,
+    )
+    delete_from_gateway(
+        server.url, job="nightly", grouping_key={"location": "docs"}, handler=handler
+    )
+    assert [(r.method, r.path) for r in server.requests] == [
+        ("POST", "/metrics/job/nightly/location/docs"),
+        ("DELETE", "/metrics/job/nightly/location/docs"),
+    ]
+
+
+def test_the_handler_raises_a_push_error_quoting_the_gateway_on_failure(
+    server: FaultyServer, session: requests.Session
+) -> None:
+    server.script(then=Answer(400, PUSHGATEWAY_INVALID))
+    with pytest.raises(PushError, match="pushed metrics are invalid or inconsistent"):
+        push_to_gateway(
+            server.url,
+            job="nightly",
+            registry=registry_with_one_gauge(),
+            handler=make_handler(session),
+        )
