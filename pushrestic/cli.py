@@ -9,8 +9,12 @@ Exit codes (documented in README.md):
 * 66 the input could not be read: the run was reported as failed
 * 70 internal error (a bug): please report it
 * 74 the textfile could not be written
-* 75 a push failed after its retries: the report is kept in the spool and
-     sent by the next invocation or by ``pushrestic flush``
+* 75 the Pushgateway could not be reached or refused the report: it is kept in
+     the spool and sent by the next invocation or by ``pushrestic flush``
+
+``pushrestic run`` exits with the wrapped command's own code instead, and
+``pushrestic hook`` with 0 unless its usage is wrong: a reporting problem must
+not change the backup's outcome. Both still print what went wrong.
 """
 
 from __future__ import annotations
@@ -23,12 +27,18 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from pushrestic import __version__
-from pushrestic.errors import DeliveryError, InputUnreadable, PushresticError, UsageError
+from pushrestic.errors import (
+    DeliveryError,
+    InputError,
+    InputUnreadable,
+    PushresticError,
+    UsageError,
+)
 
 if TYPE_CHECKING:
-    from pushrestic.collect import Collected
+    from pushrestic.config import Config
     from pushrestic.deliver import Deliverer
-    from pushrestic.settings import Destinations
+    from pushrestic.model import Run
 
 log = logging.getLogger("pushrestic")
 
@@ -42,7 +52,7 @@ EXIT_SPOOLED = 75
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from pushrestic.settings import add_delivery_arguments
+    from pushrestic.config import add_arguments, add_label_argument
 
     parser = argparse.ArgumentParser(
         prog="pushrestic",
@@ -52,54 +62,64 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log what is done, to stderr")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    push = commands.add_parser(
-        "push",
-        help="report the run(s) in a restic or autorestic log",
-        description="Read what restic or autorestic printed and report each "
-        "(location, backend) run to a Pushgateway and/or a textfile.",
-    )
+    def reporting(name: str, help_text: str) -> argparse.ArgumentParser:
+        command = commands.add_parser(name, help=help_text, description=help_text)
+        command.add_argument("--location", help="location label (default: from the input)")
+        command.add_argument("--backend", help="backend label (default: from the input)")
+        add_label_argument(command)
+        command.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="print the metrics, as a node_exporter textfile would hold them; send nothing",
+        )
+        add_arguments(command)
+        return command
+
+    push = reporting("push", "report the run(s) in a restic or autorestic log")
     push.add_argument("log", nargs="?", default="-", metavar="LOG", help="log file, or - for stdin")
-    push.add_argument(
+    _format_argument(push)
+    _exit_code_argument(push, "restic's exit code, when known (it beats what the output says)")
+
+    run = reporting("run", "run restic or autorestic, pass its output through, report the run")
+    _format_argument(run)
+    run.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARGS...]")
+
+    hook = reporting("hook", "report a location from an autorestic hook's environment")
+    _exit_code_argument(hook, "the exit code when autorestic (< 1.6) does not give it")
+
+    journal = reporting("journal", "report the latest run of a systemd unit from its journal")
+    journal.add_argument("--unit", required=True, help="the backup's systemd unit")
+    journal.add_argument("--journal-directory", metavar="DIR", help="read journal files there")
+    journal.add_argument(
+        "--journal-file", action="append", default=[], metavar="FILE", help="read this file"
+    )
+    _exit_code_argument(journal, "the unit's exit code (default: $EXIT_STATUS, or the journal)")
+
+    flush = commands.add_parser("flush", help="deliver the reports waiting in the spool")
+    add_arguments(flush, textfile=False)
+    groups = commands.add_parser("groups", help="list this job's groups on the Pushgateway")
+    add_arguments(groups, textfile=False)
+    delete = commands.add_parser("delete", help="remove one group from the Pushgateway")
+    delete.add_argument("--location", required=True)
+    delete.add_argument("--backend", required=True)
+    add_arguments(delete, textfile=False)
+    config = commands.add_parser("config", help="print the effective settings and their sources")
+    add_arguments(config)
+    return parser
+
+
+def _format_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
         "--format",
         dest="fmt",
         choices=("auto", "text", "json", "autorestic"),
         default="auto",
         help="input format (default: detected)",
     )
-    push.add_argument(
-        "--exit-code",
-        type=_exit_code,
-        default=None,
-        metavar="N",
-        help="restic's exit code, when the caller knows it (it beats what the output suggests)",
-    )
-    push.add_argument("--location", help="location label (default: from the log, else 'default')")
-    push.add_argument("--backend", help="backend label (default: from the log, else 'default')")
-    push.add_argument(
-        "--label",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="extra label on every series (repeatable)",
-    )
-    push.add_argument(
-        "--dry-run",
-        action="store_true",
-        help="print the metrics, as a node_exporter textfile would hold them, and send nothing",
-    )
-    add_delivery_arguments(push)
 
-    flush = commands.add_parser("flush", help="deliver the reports waiting in the spool")
-    add_delivery_arguments(flush, textfile=False)
 
-    groups = commands.add_parser("groups", help="list this job's groups on the Pushgateway")
-    add_delivery_arguments(groups, textfile=False)
-
-    delete = commands.add_parser("delete", help="remove one group from the Pushgateway")
-    delete.add_argument("--location", required=True)
-    delete.add_argument("--backend", required=True)
-    add_delivery_arguments(delete, textfile=False)
-    return parser
+def _exit_code_argument(parser: argparse.ArgumentParser, help_text: str) -> None:
+    parser.add_argument("--exit-code", type=_exit_code, default=None, metavar="N", help=help_text)
 
 
 def _exit_code(text: str) -> int:
@@ -121,18 +141,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="pushrestic: %(levelname)s: %(message)s",
         stream=sys.stderr,
     )
+    handlers = {
+        "push": _push,
+        "run": _run,
+        "hook": _hook,
+        "journal": _journal,
+        "flush": _flush,
+        "groups": _groups,
+        "delete": _delete,
+        "config": _config,
+    }
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     try:
-        if args.command == "push":
-            return _push(args)
-        if args.command == "flush":
-            return _flush(args)
-        if args.command == "groups":
-            return _groups(args)
-        if args.command == "delete":
-            return _delete(args)
+        return handlers[args.command](args)
     except UsageError as error:
         _error(str(error))
         return EXIT_USAGE
@@ -149,62 +172,124 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.info("internal error", exc_info=True)
         _error(f"internal error: {type(error).__name__}: {error} (run with -v for details)")
         return EXIT_INTERNAL
-    return EXIT_USAGE
+
+
+# -- commands that report runs ----------------------------------------------
 
 
 def _push(args: argparse.Namespace) -> int:
     from pushrestic.collect import InputSpec, collect_runs
-    from pushrestic.metrics import parse_labels
-    from pushrestic.settings import resolve
-    from pushrestic.sinks import textfile
 
-    labels = parse_labels(args.label)
-    destinations = resolve(args, os.environ)
-    if not args.dry_run and destinations.push is None and destinations.textfile is None:
-        raise UsageError("no destination: give --gateway URL, --textfile PATH or --dry-run")
-    spec = InputSpec(args.log, args.fmt, args.exit_code, args.location, args.backend, labels)
+    config = _load(args)
+    spec = InputSpec(args.log, args.fmt, args.exit_code, args.location, args.backend)
     collected = collect_runs(spec)
-    code = EXIT_OK
-    if args.dry_run:
-        sys.stdout.buffer.write(textfile.render(collected.runs, labels))
-        sys.stdout.flush()
-    else:
-        code = _deliver(collected, labels, destinations)
-    if collected.problem is not None:
-        _error(f"{collected.problem} (reported as a failed run)")
-        if code == EXIT_OK:
-            unreadable = isinstance(collected.problem, InputUnreadable)
-            code = EXIT_UNREADABLE if unreadable else EXIT_BAD_INPUT
+    code = _report(args, config, collected.runs)
+    return _with_problem(code, collected.problem)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from pushrestic.collect import runs_of_command
+    from pushrestic.runner import run_command
+
+    argv = list(args.argv)
+    if argv and argv[0] == "--":
+        argv = argv[1:]
+    if not argv:
+        raise UsageError("no command to run: pushrestic run [options] -- COMMAND [ARGS...]")
+    config = _load(args)
+    wrapped = run_command(argv, fmt=args.fmt)
+    runs, problem = runs_of_command(wrapped, location=args.location, backend=args.backend)
+    if wrapped.start_error:
+        _error(wrapped.start_error)
+    _report(args, config, runs)
+    if problem is not None:
+        _error(f"{problem} (reported as a failed run)")
+    code: int = wrapped.exit_code
     return code
 
 
-def _deliver(collected: Collected, labels: dict[str, str], destinations: Destinations) -> int:
-    """Send the runs to every destination; a failure of one does not stop the other."""
+def _hook(args: argparse.Namespace) -> int:
+    from pushrestic.collect import runs_of_hook
+
+    config = _load(args)
+    runs, problem = runs_of_hook(
+        os.environ, exit_code=args.exit_code, location=args.location, backend=args.backend
+    )
+    code = _report(args, config, runs)
+    if problem is not None:
+        _error(f"{problem} (reported as a failed run)")
+    if code != EXIT_OK:
+        _error("the report is kept and will be sent later; the backup's outcome is unchanged")
+    return EXIT_OK
+
+
+def _journal(args: argparse.Namespace) -> int:
+    from pushrestic.collect import runs_of_journal
+
+    config = _load(args)
+    runs, problem = runs_of_journal(
+        args.unit,
+        os.environ,
+        directory=args.journal_directory,
+        files=args.journal_file,
+        exit_code=args.exit_code,
+        location=args.location,
+        backend=args.backend,
+    )
+    code = _report(args, config, runs)
+    return _with_problem(code, problem)
+
+
+def _report(args: argparse.Namespace, config: Config, runs: Sequence[Run]) -> int:
+    """Print (dry run) or deliver ``runs``; the exit code of the delivery."""
+    from pushrestic import config as settings
     from pushrestic.sinks import textfile
 
+    labels = settings.labels(config)
+    if args.dry_run:
+        sys.stdout.buffer.write(textfile.render(runs, labels))
+        sys.stdout.flush()
+        return EXIT_OK
+    push = settings.push_settings(config)
+    path = settings.textfile_path(config)
+    if push is None and path is None:
+        raise UsageError("no destination: give --gateway URL, --textfile PATH or --dry-run")
     code = EXIT_OK
-    if destinations.textfile is not None:
+    if path is not None:
         try:
-            textfile.write(destinations.textfile, collected.runs, labels)
+            textfile.write(path, runs, labels)
         except DeliveryError as error:
             _error(str(error))
             code = EXIT_TEXTFILE
-    if destinations.push is not None:
-        deliverer = _deliverer(destinations)
-        deliverer.replay(skip=_group_ids(deliverer, collected))
-        deliverer.push(collected.runs, labels)
-        if not deliverer.result.complete:
-            spooled = ", ".join(deliverer.result.spooled)
+    if push is not None:
+        deliverer = _deliverer(config)
+        deliverer.replay(skip=deliverer.group_ids(runs))
+        deliverer.push(runs, labels)
+        result = deliverer.result
+        if not result.complete:
+            reason = result.errors[-1] if result.errors else "not tried"
             _error(
-                f"push failed, kept in {deliverer.spool.directory}: {spooled}; "
-                f"{deliverer.result.errors[-1] if deliverer.result.errors else ''}"
+                f"push failed, kept in {deliverer.spool.directory}: "
+                f"{', '.join(result.spooled)}: {reason}"
             )
             code = EXIT_SPOOLED
     return code
 
 
+def _with_problem(code: int, problem: InputError | None) -> int:
+    if problem is None:
+        return code
+    _error(f"{problem} (reported as a failed run)")
+    if code != EXIT_OK:
+        return code
+    return EXIT_UNREADABLE if isinstance(problem, InputUnreadable) else EXIT_BAD_INPUT
+
+
+# -- commands that talk to the Pushgateway ----------------------------------
+
+
 def _flush(args: argparse.Namespace) -> int:
-    deliverer = _deliverer(_destinations(args))
+    deliverer = _deliverer(_load(args))
     deliverer.replay()
     for name in deliverer.result.replayed:
         print(f"delivered {name}")
@@ -217,59 +302,51 @@ def _flush(args: argparse.Namespace) -> int:
 def _groups(args: argparse.Namespace) -> int:
     import datetime
 
-    deliverer = _deliverer(_destinations(args))
+    deliverer = _deliverer(_load(args))
     rows = []
     for group in deliverer.groups():
         labels = {k: v for k, v in group.labels.items() if k != "job"}
-        pushed = (
-            datetime.datetime.fromtimestamp(group.push_time, datetime.UTC).strftime(
-                "%Y-%m-%dT%H:%M:%SZ"
-            )
-            if group.push_time
-            else "never"
-        )
-        failed = (
-            " (last push failed)" if (group.push_failure_time or 0) > (group.push_time or 0) else ""
-        )
+        pushed = "never"
+        if group.push_time:
+            moment = datetime.datetime.fromtimestamp(group.push_time, datetime.UTC)
+            pushed = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+        failing = (group.push_failure_time or 0) > (group.push_time or 0)
         shown = " ".join(f"{k}={v!r}" for k, v in sorted(labels.items()))
-        rows.append(f"{pushed}  {shown}{failed}")
+        rows.append(f"{pushed}  {shown}{' (last push failed)' if failing else ''}")
     for row in sorted(rows):
         print(row)
     return EXIT_OK
 
 
 def _delete(args: argparse.Namespace) -> int:
-    deliverer = _deliverer(_destinations(args))
-    key = deliverer.settings.gateway.key(args.location, args.backend)
-    deliverer.delete(key)
+    deliverer = _deliverer(_load(args))
+    deliverer.delete(deliverer.settings.gateway.key(args.location, args.backend))
     print(f"deleted {args.location}/{args.backend}")
     return EXIT_OK
 
 
-def _destinations(args: argparse.Namespace) -> Destinations:
-    from pushrestic.settings import resolve
+def _config(args: argparse.Namespace) -> int:
+    config = _load(args)
+    print(f"# configuration file: {config.file or '(none)'}")
+    for line in config.describe():
+        print(line)
+    return EXIT_OK
 
-    destinations = resolve(args, os.environ)
-    if destinations.push is None:
-        raise UsageError("no Pushgateway: give --gateway URL or set PUSHRESTIC_GATEWAY")
-    return destinations
+
+def _load(args: argparse.Namespace) -> Config:
+    from pushrestic.config import load
+
+    return load(args, os.environ)
 
 
-def _deliverer(destinations: Destinations) -> Deliverer:
+def _deliverer(config: Config) -> Deliverer:
+    from pushrestic.config import push_settings
     from pushrestic.deliver import Deliverer
 
-    assert destinations.push is not None
-    return Deliverer(destinations.push)
-
-
-def _group_ids(deliverer: Deliverer, collected: Collected) -> set[str]:
-    from pushrestic.sinks.spool import group_id
-
-    gateway = deliverer.settings.gateway
-    return {
-        group_id(gateway.url, gateway.job, gateway.key(run.location, run.backend))
-        for run in collected.runs
-    }
+    settings = push_settings(config)
+    if settings is None:
+        raise UsageError("no Pushgateway: give --gateway URL or set PUSHRESTIC_GATEWAY")
+    return Deliverer(settings)
 
 
 def _error(message: str) -> None:

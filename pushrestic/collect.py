@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from pushrestic.errors import InputError, UsageError
 from pushrestic.inputs import LineReader, input_mtime, open_input
 from pushrestic.model import GroupOutput, ResticOutput, Run
 from pushrestic.outcome import build_run, failed_run
 from pushrestic.parsers import parse_groups
+
+if TYPE_CHECKING:
+    from pushrestic.runner import Wrapped
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +42,6 @@ class InputSpec:
     exit_code: int | None = None
     location: str | None = None
     backend: str | None = None
-    labels: dict[str, str] = field(default_factory=dict)
 
 
 def collect_runs(spec: InputSpec, *, now: float | None = None) -> Collected:
@@ -103,3 +107,120 @@ def _selected(group: GroupOutput, spec: InputSpec) -> bool:
     if spec.location is not None and group.location not in (None, spec.location):
         return False
     return spec.backend is None or group.backend in (None, spec.backend)
+
+
+def runs_of_command(
+    wrapped: Wrapped, *, location: str | None = None, backend: str | None = None
+) -> tuple[list[Run], InputError | None]:
+    """The runs of a wrapped command (``pushrestic run``): its own exit code for a
+    restic run, autorestic's per-backend codes for an autorestic run."""
+    if wrapped.start_error is not None or wrapped.parse_error is not None:
+        reason = wrapped.start_error or f"unreadable output: {wrapped.parse_error}"
+        run = failed_run(
+            location, backend, reason, exit_code=wrapped.exit_code, ended_at=wrapped.ended_at
+        )
+        return [replace(run, wall_seconds=wrapped.duration_seconds)], wrapped.parse_error
+    groups = list(wrapped.groups) or [GroupOutput(None, None, ResticOutput())]
+    runs = [
+        replace(
+            build_run(
+                group,
+                given_exit_code=wrapped.exit_code if group.location is None else None,
+                location=location,
+                backend=backend,
+                ended_at=wrapped.ended_at,
+            ),
+            wall_seconds=wrapped.duration_seconds if group.location is None else None,
+        )
+        for group in groups
+        if _selected(group, InputSpec(location=location, backend=backend))
+    ]
+    if wrapped.interrupted_by is not None:
+        log.warning("the command was interrupted by signal %d", wrapped.interrupted_by)
+    return runs, None
+
+
+def runs_of_hook(
+    environ: Mapping[str, str],
+    *,
+    exit_code: int | None = None,
+    location: str | None = None,
+    backend: str | None = None,
+    now: float | None = None,
+) -> tuple[list[Run], InputError | None]:
+    """The runs of one autorestic location, from its hook's environment."""
+    from pushrestic.parsers.hookenv import parse_hook_environment
+
+    now = time.time() if now is None else now
+    try:
+        _, groups = parse_hook_environment(environ)
+    except InputError as error:
+        return [failed_run(location, backend, str(error), exit_code=exit_code, ended_at=now)], error
+    if not groups:
+        empty = InputError(
+            "the hook environment names no backend (a before/prevalidate hook?)",
+            source="autorestic hook environment",
+        )
+        return [failed_run(location, backend, str(empty), exit_code=exit_code, ended_at=now)], empty
+    runs = [
+        build_run(
+            group,
+            given_exit_code=exit_code if group.exit_code is None else None,
+            ended_at=now,
+        )
+        for group in groups
+        if _selected(group, InputSpec(location=location, backend=backend))
+    ]
+    return runs, None
+
+
+def runs_of_journal(
+    unit: str,
+    environ: Mapping[str, str],
+    *,
+    directory: str | None = None,
+    files: Sequence[str] = (),
+    exit_code: int | None = None,
+    location: str | None = None,
+    backend: str | None = None,
+    now: float | None = None,
+) -> tuple[list[Run], InputError | None]:
+    """The run of a systemd unit's latest invocation, from its journal.
+
+    The exit code: ``exit_code`` if given, else ``$EXIT_STATUS`` (inside
+    ``ExecStopPost=``), else what the journal says of the main process.
+    """
+    from pushrestic.journal import outcome_from_environment, read_unit_journal
+    from pushrestic.model import StepTiming
+
+    now = time.time() if now is None else now
+    _, environment_code = outcome_from_environment(environ)
+    try:
+        journal = read_unit_journal(unit, directory=directory, files=files)
+        code = exit_code if exit_code is not None else environment_code
+        if code is None:
+            code = journal.exit_code
+        groups = parse_groups(iter(journal.lines), source=f"journal of {unit}")
+    except InputError as error:
+        code = exit_code if exit_code is not None else environment_code
+        return [failed_run(location, backend, str(error), exit_code=code, ended_at=now)], error
+    steps = tuple(
+        StepTiming(unit, step.name, step.command, max(0.0, step.ended_at - step.started_at))
+        for step in journal.steps
+    )
+    ended = max((step.ended_at for step in journal.steps), default=now)
+    runs = [
+        replace(
+            build_run(
+                group,
+                given_exit_code=code if group.location is None else None,
+                location=location,
+                backend=backend,
+                ended_at=ended,
+            ),
+            steps=steps,
+        )
+        for group in groups
+        if _selected(group, InputSpec(location=location, backend=backend))
+    ]
+    return runs, None

@@ -177,6 +177,14 @@ class Deliverer:
                 self.result.delivered.append(name)
                 log.info("pushed %s", name)
 
+    def group_ids(self, runs: Sequence[Run]) -> set[str]:
+        """The spool ids of the groups ``runs`` will be pushed as."""
+        gateway = self.settings.gateway
+        return {
+            group_id(gateway.url, gateway.job, gateway.key(run.location, run.backend))
+            for run in runs
+        }
+
     def delete(self, key: Mapping[str, str]) -> None:
         """Remove one group from the gateway, and from the spool."""
         gateway = self.settings.gateway

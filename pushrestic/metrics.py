@@ -33,6 +33,9 @@ RESERVED_LABELS = frozenset(
         "snapshot_id",
         "restic_version",
         "version",
+        "unit",
+        "step",
+        "command",
     }
 )
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
@@ -99,11 +102,17 @@ def _blobs(run: Run) -> Iterable[Sample]:
 def _duration(run: Run) -> float | None:
     backup = run.output.backup
     if backup is None or backup.summary is None:
-        return None
+        return run.wall_seconds if run.is_backup else None
     summary = backup.summary
     if summary.started_at is not None and summary.ended_at is not None:
         return max(0.0, summary.ended_at - summary.started_at)
+    if summary.duration_seconds is None:
+        return run.wall_seconds
     return summary.duration_seconds
+
+
+def _steps(run: Run) -> Iterable[Sample]:
+    return [((step.unit, step.step, step.command), step.seconds) for step in run.steps]
 
 
 def _errors(run: Run) -> float | None:
@@ -182,7 +191,7 @@ CATALOGUE: tuple[MetricSpec, ...] = (
     ),
     MetricSpec(
         "restic_backup_duration_seconds",
-        "Duration of the last backup run.",
+        "Duration of the last backup run (restic's own figure, else the command's wall time).",
         lambda run: _one(_duration(run)),
     ),
     MetricSpec(
@@ -283,6 +292,12 @@ CATALOGUE: tuple[MetricSpec, ...] = (
         "restic_check_last_run_timestamp_seconds",
         "Unix time when the last restic check ended.",
         _check_last_run,
+    ),
+    MetricSpec(
+        "restic_unit_step_duration_seconds",
+        "How long each command of the systemd unit that ran the backup took.",
+        _steps,
+        ("unit", "step", "command"),
     ),
     MetricSpec(
         "pushrestic_build_info",

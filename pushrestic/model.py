@@ -141,6 +141,16 @@ class Outcome:
 
 
 @dataclass(frozen=True, slots=True)
+class StepTiming:
+    """How long one command of a systemd unit ran (ExecStartPre=, ExecStart=, …)."""
+
+    unit: str
+    step: str
+    command: str
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
 class Run:
     """One (location, backend) group's run: what the metric catalogue reports."""
 
@@ -150,6 +160,8 @@ class Run:
     output: ResticOutput = field(default_factory=ResticOutput)
     ended_at: float | None = None
     previous_success_at: float | None = None  # carried from earlier reports of the group
+    wall_seconds: float | None = None  # measured around the command (pushrestic run)
+    steps: tuple[StepTiming, ...] = ()  # a systemd unit's commands (pushrestic journal)
 
     @property
     def is_backup(self) -> bool:

@@ -33,11 +33,8 @@ _VERSION = 1
 
 
 def default_spool_dir() -> Path:
-    """``$PUSHRESTIC_SPOOL_DIR``; else /var/spool/pushrestic for root, else
-    ``$XDG_STATE_HOME/pushrestic/spool`` (``~/.local/state/pushrestic/spool``)."""
-    configured = os.environ.get("PUSHRESTIC_SPOOL_DIR")
-    if configured:
-        return Path(configured)
+    """/var/spool/pushrestic for root, else ``$XDG_STATE_HOME/pushrestic/spool``
+    (``~/.local/state/pushrestic/spool``)."""
     if os.geteuid() == 0:
         return Path("/var/spool/pushrestic")
     state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")

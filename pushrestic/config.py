@@ -1,0 +1,557 @@
+"""Settings: one schema, resolved in one place from flags, environment and a TOML file.
+
+Precedence: a command-line flag beats a ``PUSHRESTIC_*`` environment variable,
+which beats the configuration file, which beats the default. Label tables are
+merged key by key in the same order. :func:`load` records where each value
+came from, so ``pushrestic config`` can say it.
+
+The file is ``--config PATH``, else ``$PUSHRESTIC_CONFIG``, else the first of
+``$XDG_CONFIG_HOME/pushrestic/config.toml`` (``~/.config/…``) and
+``/etc/pushrestic/config.toml`` that exists. Unknown keys and values of the
+wrong type are errors naming the key, all reported at once. Secrets (the
+basic-auth password, the bearer token) come from the environment, a file they
+name, or the configuration file, never from a flag (``ps`` shows flags); a
+configuration file that holds a secret and that others may read gets a warning.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import socket
+import stat
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pushrestic.errors import UsageError
+from pushrestic.metrics import check_label_name
+
+if TYPE_CHECKING:
+    from pushrestic.deliver import PushSettings
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PATHS = ("~/.config/pushrestic/config.toml", "/etc/pushrestic/config.toml")
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """One setting: its key in the file, its flag (argparse dest), its variable."""
+
+    key: str
+    kind: str  # str | int | float | bool | path | labels
+    help: str
+    flag: str | None = None
+    option: str | None = None
+    env: str | None = None
+    secret: bool = False
+    default: Callable[[], Any] | None = None
+
+
+def _hostname() -> str:
+    return socket.gethostname()
+
+
+def _spool() -> str:
+    from pushrestic.sinks.spool import default_spool_dir
+
+    return str(default_spool_dir())
+
+
+SCHEMA: tuple[Field, ...] = (
+    Field(
+        "pushgateway.url", "str", "Pushgateway URL", "gateway", "--gateway", "PUSHRESTIC_GATEWAY"
+    ),
+    Field(
+        "pushgateway.job",
+        "str",
+        "job label of the grouping key",
+        "job",
+        "--job",
+        "PUSHRESTIC_JOB",
+        default=lambda: "restic",
+    ),
+    Field(
+        "pushgateway.instance",
+        "str",
+        "instance label of the grouping key (may be empty)",
+        "instance",
+        "--instance",
+        "PUSHRESTIC_INSTANCE",
+        default=_hostname,
+    ),
+    Field(
+        "pushgateway.grouping_labels",
+        "labels",
+        "extra labels in every group's key",
+        "grouping_label",
+        "--grouping-label",
+    ),
+    Field(
+        "pushgateway.username",
+        "str",
+        "basic-auth user",
+        "basic_auth_user",
+        "--basic-auth-user",
+        "PUSHRESTIC_USERNAME",
+    ),
+    Field(
+        "pushgateway.password", "str", "basic-auth password", env="PUSHRESTIC_PASSWORD", secret=True
+    ),
+    Field(
+        "pushgateway.password_file",
+        "path",
+        "file holding the basic-auth password",
+        "password_file",
+        "--password-file",
+        "PUSHRESTIC_PASSWORD_FILE",
+    ),
+    Field(
+        "pushgateway.bearer_token",
+        "str",
+        "bearer token",
+        env="PUSHRESTIC_BEARER_TOKEN",
+        secret=True,
+    ),
+    Field(
+        "pushgateway.bearer_token_file",
+        "path",
+        "file holding the bearer token",
+        "bearer_token_file",
+        "--bearer-token-file",
+        "PUSHRESTIC_BEARER_TOKEN_FILE",
+    ),
+    Field(
+        "pushgateway.ca_file",
+        "path",
+        "CA bundle to verify the gateway",
+        "ca_file",
+        "--ca-file",
+        "PUSHRESTIC_CA_FILE",
+    ),
+    Field(
+        "pushgateway.client_cert",
+        "path",
+        "client certificate (mTLS)",
+        "client_cert",
+        "--client-cert",
+        "PUSHRESTIC_CLIENT_CERT",
+    ),
+    Field(
+        "pushgateway.client_key",
+        "path",
+        "client certificate's key (mTLS)",
+        "client_key",
+        "--client-key",
+        "PUSHRESTIC_CLIENT_KEY",
+    ),
+    Field(
+        "pushgateway.insecure",
+        "bool",
+        "do not verify the gateway's certificate",
+        "insecure",
+        "--insecure",
+        default=lambda: False,
+    ),
+    Field(
+        "pushgateway.attempts",
+        "int",
+        "attempts per push",
+        "attempts",
+        "--attempts",
+        default=lambda: 5,
+    ),
+    Field(
+        "pushgateway.deadline",
+        "float",
+        "seconds for all pushes of one invocation",
+        "deadline",
+        "--deadline",
+        default=lambda: 60.0,
+    ),
+    Field(
+        "pushgateway.timeout",
+        "float",
+        "seconds per request",
+        "timeout",
+        "--timeout",
+        default=lambda: 10.0,
+    ),
+    Field(
+        "spool.directory",
+        "path",
+        "where undelivered reports wait",
+        "spool_dir",
+        "--spool-dir",
+        "PUSHRESTIC_SPOOL_DIR",
+        default=_spool,
+    ),
+    Field(
+        "textfile.path",
+        "path",
+        "node_exporter textfile to write (*.prom)",
+        "textfile",
+        "--textfile",
+        "PUSHRESTIC_TEXTFILE",
+    ),
+    Field("labels", "labels", "extra labels on every series", "label", "--label"),
+)
+FIELDS = {field.key: field for field in SCHEMA}
+_SECTIONS = {key.split(".", 1)[0] for key in FIELDS if "." in key}
+
+
+@dataclass(frozen=True, slots=True)
+class Value:
+    """A resolved setting and where it came from."""
+
+    value: Any
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Every setting, resolved, with its source; ``file`` is the file read, if any."""
+
+    values: Mapping[str, Value]
+    file: Path | None
+
+    def get(self, key: str) -> Any:
+        return self.values[key].value
+
+    def describe(self) -> list[str]:
+        """``key = value  (source)`` lines, secrets redacted."""
+        lines = []
+        for field in SCHEMA:
+            resolved = self.values[field.key]
+            shown = "<redacted>" if field.secret and resolved.value else _show(resolved.value)
+            lines.append(f"{field.key} = {shown}  ({resolved.source})")
+        return lines
+
+
+def add_arguments(parser: argparse.ArgumentParser, *, textfile: bool = True) -> None:
+    """The flags of every setting that has one (all default to 'not given')."""
+    parser.add_argument("--config", metavar="PATH", help="configuration file (TOML)")
+    group = parser.add_argument_group("delivery")
+    for field in SCHEMA:
+        if field.option is None or (field.key == "textfile.path" and not textfile):
+            continue
+        if field.key == "labels":
+            continue  # --label belongs to the commands that report runs
+        if field.kind == "bool":
+            group.add_argument(
+                field.option, dest=field.flag, action="store_true", default=None, help=field.help
+            )
+        elif field.kind == "labels":
+            group.add_argument(
+                field.option,
+                dest=field.flag,
+                action="append",
+                default=None,
+                metavar="NAME=VALUE",
+                help=f"{field.help} (repeatable)",
+            )
+        else:
+            group.add_argument(
+                field.option,
+                dest=field.flag,
+                default=None,
+                metavar=field.kind.upper(),
+                help=field.help,
+            )
+
+
+def add_label_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--label",
+        action="append",
+        default=None,
+        metavar="NAME=VALUE",
+        help="extra label on every series (repeatable)",
+    )
+
+
+def load(args: argparse.Namespace | None, environ: Mapping[str, str]) -> Config:
+    """Resolve every setting. Raises UsageError listing every problem at once."""
+    path = _config_path(getattr(args, "config", None) if args else None, environ)
+    document: dict[str, Any] = {}
+    problems: list[str] = []
+    if path is not None:
+        document = _read(path)
+        problems.extend(_unknown_keys(document))
+    values: dict[str, Value] = {}
+    for field in SCHEMA:
+        try:
+            values[field.key] = _resolve(field, args, environ, document, path)
+        except ValueError as error:
+            problems.append(f"at '{field.key}': {error}")
+    if problems:
+        where = f"{path}: " if path is not None else ""
+        raise UsageError(f"{where}{len(problems)} problem(s): " + "; ".join(problems))
+    if path is not None:
+        _warn_if_exposed(path, document)
+    return Config(values, path)
+
+
+def _config_path(flag: str | None, environ: Mapping[str, str]) -> Path | None:
+    given = flag if flag is not None else environ.get("PUSHRESTIC_CONFIG") or None
+    if given is not None:
+        path = Path(given).expanduser()
+        if not path.is_file():
+            raise UsageError(f"configuration file {given}: no such file")
+        return path
+    for default in DEFAULT_PATHS:
+        candidate = default
+        if default.startswith("~/.config") and environ.get("XDG_CONFIG_HOME"):
+            candidate = default.replace("~/.config", environ["XDG_CONFIG_HOME"], 1)
+        path = Path(candidate).expanduser()
+        if path.is_file():
+            return path
+    return None
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except OSError as error:
+        raise UsageError(f"configuration file {path}: {error.strerror or error}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise UsageError(f"configuration file {path}: not valid TOML: {error}") from None
+
+
+def _unknown_keys(document: Mapping[str, Any]) -> list[str]:
+    problems = []
+    for section, content in document.items():
+        if section == "labels":
+            if not isinstance(content, dict):
+                problems.append("at 'labels': expected a table of NAME = \"value\"")
+            continue
+        if section not in _SECTIONS:
+            problems.append(f"at '{section}': unknown key")
+            continue
+        if not isinstance(content, dict):
+            problems.append(f"at '{section}': expected a table")
+            continue
+        for key in content:
+            if f"{section}.{key}" not in FIELDS:
+                problems.append(f"at '{section}.{key}': unknown key")
+    return problems
+
+
+def _from_file(document: Mapping[str, Any], key: str) -> tuple[bool, Any]:
+    node: Any = document
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False, None
+        node = node[part]
+    return True, node
+
+
+def _resolve(
+    field: Field,
+    args: argparse.Namespace | None,
+    environ: Mapping[str, str],
+    document: Mapping[str, Any],
+    path: Path | None,
+) -> Value:
+    if field.kind == "labels":
+        return _resolve_labels(field, args, document, path)
+    flag_value = getattr(args, field.flag, None) if (args is not None and field.flag) else None
+    if flag_value is not None:
+        return Value(_convert(field, flag_value, text=True), f"flag {field.option}")
+    if field.env is not None and field.env in environ:
+        return Value(_convert(field, environ[field.env], text=True), f"environment {field.env}")
+    found, value = _from_file(document, field.key)
+    if found:
+        return Value(_convert(field, value, text=False), f"file {path}")
+    default = field.default() if field.default is not None else None
+    return Value(default, "default")
+
+
+def _resolve_labels(
+    field: Field, args: argparse.Namespace | None, document: Mapping[str, Any], path: Path | None
+) -> Value:
+    merged: dict[str, str] = {}
+    sources = []
+    found, table = _from_file(document, field.key)
+    if found:
+        if not isinstance(table, dict):
+            raise ValueError('expected a table of NAME = "value"')
+        for name, value in table.items():
+            if not isinstance(value, str):
+                raise ValueError(f"label {name!r}: expected a string, got {type(value).__name__}")
+            merged[name] = value
+        sources.append(f"file {path}")
+    flag_value = getattr(args, field.flag, None) if (args is not None and field.flag) else None
+    if flag_value:
+        for pair in flag_value:
+            name, separator, value = pair.partition("=")
+            if not separator:
+                raise ValueError(f"{field.option} {pair!r}: expected NAME=VALUE")
+            merged[name.strip()] = value
+        sources.append(f"flag {field.option}")
+    for name in merged:
+        try:
+            check_label_name(name)
+        except UsageError as error:
+            raise ValueError(str(error)) from None
+    return Value(merged, " + ".join(sources) or "default")
+
+
+def _convert(field: Field, value: Any, *, text: bool) -> Any:
+    kind = field.kind
+    if kind in ("str", "path"):
+        if not isinstance(value, str):
+            raise ValueError(f"expected a string, got {_type(value)}")
+        value = value.strip() if field.secret else value
+        if field.secret and any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise ValueError("holds a control character (a line break?)")
+        return str(Path(value).expanduser()) if kind == "path" and value else value
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        if text and isinstance(value, str) and value.lower() in ("1", "true", "yes", "on"):
+            return True
+        if text and isinstance(value, str) and value.lower() in ("0", "false", "no", "off", ""):
+            return False
+        raise ValueError(f"expected true or false, got {value!r}")
+    if kind == "int":
+        if text and isinstance(value, str):
+            try:
+                value = int(value)
+            except ValueError:
+                raise ValueError(f"expected a whole number, got {value!r}") from None
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"expected a whole number of at least 1, got {value!r}")
+        return value
+    if kind == "float":
+        if text and isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                raise ValueError(f"expected a number, got {value!r}") from None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"expected a number, got {_type(value)}")
+        if not (math.isfinite(value) and value > 0):
+            raise ValueError(f"expected a positive number, got {value!r}")
+        return float(value)
+    raise AssertionError(kind)
+
+
+def _type(value: Any) -> str:
+    return {
+        dict: "a table",
+        list: "a list",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        str: "a string",
+    }.get(type(value), type(value).__name__)
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "(not set)"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {v!r}" for k, v in value.items()) + "}"
+    return (
+        repr(value)
+        if isinstance(value, str)
+        else str(value).lower()
+        if isinstance(value, bool)
+        else str(value)
+    )
+
+
+def _warn_if_exposed(path: Path, document: Mapping[str, Any]) -> None:
+    secrets = [f.key for f in SCHEMA if f.secret and _from_file(document, f.key)[0]]
+    if not secrets:
+        return
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return
+    if mode & (stat.S_IRGRP | stat.S_IROTH):
+        log.warning(
+            "%s holds %s and others may read it: chmod 600 %s",
+            path,
+            " and ".join(secrets),
+            path,
+        )
+
+
+# -- typed views ------------------------------------------------------------
+
+
+def labels(config: Config) -> dict[str, str]:
+    value: dict[str, str] = config.get("labels")
+    return dict(value)
+
+
+def textfile_path(config: Config) -> Path | None:
+    value = config.get("textfile.path")
+    return Path(value) if value else None
+
+
+def push_settings(config: Config) -> PushSettings | None:
+    """The Pushgateway settings, or None when no gateway URL is set."""
+    from pushrestic.deliver import PushSettings
+    from pushrestic.sinks.pushgateway import Gateway
+    from pushrestic.transport import RetryPolicy, TransportSettings
+
+    url = config.get("pushgateway.url")
+    if not url:
+        return None
+    password = config.get("pushgateway.password")
+    if config.get("pushgateway.password_file"):
+        password = _secret_file(config.get("pushgateway.password_file"))
+    token = config.get("pushgateway.bearer_token")
+    if config.get("pushgateway.bearer_token_file"):
+        token = _secret_file(config.get("pushgateway.bearer_token_file"))
+    username = config.get("pushgateway.username")
+    if password and username is None:
+        raise UsageError("a password is set but no user (--basic-auth-user)")
+    for key in ("pushgateway.ca_file", "pushgateway.client_cert", "pushgateway.client_key"):
+        value = config.get(key)
+        if value and not Path(value).is_file():
+            raise UsageError(f"{key} {value}: no such file")
+    return PushSettings(
+        gateway=Gateway(
+            url=url,
+            job=config.get("pushgateway.job") or "restic",
+            instance=config.get("pushgateway.instance"),
+            grouping=config.get("pushgateway.grouping_labels"),
+        ),
+        spool_dir=Path(config.get("spool.directory")),
+        transport=TransportSettings(
+            username=username,
+            password=password or None,
+            bearer_token=token or None,
+            ca_file=config.get("pushgateway.ca_file"),
+            client_cert=config.get("pushgateway.client_cert"),
+            client_key=config.get("pushgateway.client_key"),
+            insecure=config.get("pushgateway.insecure"),
+        ),
+        policy=RetryPolicy(
+            attempts=config.get("pushgateway.attempts"),
+            deadline=config.get("pushgateway.deadline"),
+            timeout=config.get("pushgateway.timeout"),
+        ),
+    )
+
+
+def _secret_file(path: str) -> str:
+    """A secret from a file: its first line, stripped."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise UsageError(f"cannot read secret file {path}: {error.strerror or error}") from None
+    lines = text.splitlines()
+    value = lines[0].strip() if lines else ""
+    if not value:
+        raise UsageError(f"secret file {path} is empty")
+    return value

@@ -1,0 +1,115 @@
+"""``pushrestic hook`` in an autorestic hook's environment, and ``pushrestic config``."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import manifest
+
+
+def run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("PUSHRESTIC_", "AUTORESTIC_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "pushrestic", *args],
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def hook_environment() -> dict[str, str]:
+    (entry,) = [e for e in manifest() if "expected_hook_env" in e]
+    environment: dict[str, str] = entry["expected_hook_env"]["documents"]
+    return environment
+
+
+def series(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def test_a_hook_reports_every_backend_of_its_location() -> None:
+    done = run("hook", "--dry-run", env=hook_environment())
+    assert done.returncode == 0, done.stderr
+    found = series(done.stdout)
+    local = frozenset({("location", "documents"), ("backend", "local")})
+    usb = frozenset({("location", "documents"), ("backend", "usb")})
+    assert found[("restic_backup_success", local)] == 1
+    assert found[("restic_backup_success", usb)] == 1
+    assert found[("restic_backup_files", usb | {("state", "new")})] == 19
+    assert found[("restic_backup_added_bytes", local)] == 0
+    assert found[("restic_backup_added_stored_bytes", local)] == 0
+
+
+def test_a_failed_backend_with_empty_values_reports_its_exit_code_only() -> None:
+    environment = {
+        "AUTORESTIC_LOCATION": "mixed",
+        "AUTORESTIC_EXIT_CODE_0": "3",
+        "AUTORESTIC_EXIT_CODE_LOCAL": "3",
+        "AUTORESTIC_SNAPSHOT_ID_0": "",
+        "AUTORESTIC_SNAPSHOT_ID_LOCAL": "",
+        "AUTORESTIC_FILES_ADDED_0": "",
+        "AUTORESTIC_FILES_ADDED_LOCAL": "",
+    }
+    done = run("hook", "--dry-run", env=environment)
+    assert done.returncode == 0, done.stderr
+    found = series(done.stdout)
+    group = frozenset({("location", "mixed"), ("backend", "local")})
+    assert found[("restic_backup_exit_code", group)] == 3
+    assert found[("restic_backup_success", group)] == 0
+    assert not any(name == "restic_backup_files" for name, _ in found)
+
+
+def test_a_hook_without_autorestic_s_environment_still_reports_a_failure() -> None:
+    done = run("hook", "--dry-run", "--location", "docs", env={})
+    assert done.returncode == 0, "a reporting problem must not fail autorestic's hook"
+    assert "AUTORESTIC_LOCATION" in done.stderr
+    assert "Traceback" not in done.stderr
+    found = series(done.stdout)
+    assert (
+        found[("restic_backup_success", frozenset({("location", "docs"), ("backend", "default")}))]
+        == 0
+    )
+
+
+def test_config_prints_each_setting_with_its_source_and_no_secret(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(
+        '[pushgateway]\nurl = "http://gw:9091"\nusername = "u"\n[labels]\nenv = "prod"\n'
+    )
+    path.chmod(0o600)
+    done = run(
+        "config",
+        "--config",
+        str(path),
+        "--job",
+        "nightly",
+        env={"PUSHRESTIC_PASSWORD": "do-not-show-me"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"pushgateway.url = 'http://gw:9091'  (file {path})" in done.stdout
+    assert "pushgateway.job = 'nightly'  (flag --job)" in done.stdout
+    assert "pushgateway.password = <redacted>  (environment PUSHRESTIC_PASSWORD)" in done.stdout
+    assert "pushgateway.attempts = 5  (default)" in done.stdout
+    assert "do-not-show-me" not in done.stdout + done.stderr
+
+
+def test_config_errors_name_every_bad_key_on_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text("[pushgateway]\nurl = 5\nbogus = true\n")
+    done = run("config", "--config", str(path), env={})
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "'pushgateway.url'" in lines[0]
+    assert "'pushgateway.bogus'" in lines[0]
