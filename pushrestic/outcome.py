@@ -91,7 +91,11 @@ def build_run(
 
 
 def failed_run(
-    location: str | None, backend: str | None, reason: str, *, exit_code: int | None = None,
+    location: str | None,
+    backend: str | None,
+    reason: str,
+    *,
+    exit_code: int | None = None,
     ended_at: float | None = None,
 ) -> Run:
     """A run known to have happened whose output could not be read: reported as failed."""

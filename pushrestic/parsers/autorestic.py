@@ -222,4 +222,3 @@ class AutoresticParser:
 def parse_autorestic(lines: NumberedLines, *, source: str = "") -> list[GroupOutput]:
     """Parse an autorestic log: numbered lines in, one GroupOutput per (location, backend)."""
     return list(AutoresticParser(source).feed_all(lines).groups())
-

@@ -69,10 +69,10 @@ def parse_hook_environment(environ: Mapping[str, str]) -> tuple[str, list[GroupO
     for key, value in environ.items():
         if not key.startswith(PREFIX):
             continue
-        rest = key[len(PREFIX):]
+        rest = key[len(PREFIX) :]
         for kind in TYPES:
             if rest.startswith(kind + "_") and len(rest) > len(kind) + 1:
-                suffix = rest[len(kind) + 1:]
+                suffix = rest[len(kind) + 1 :]
                 if _INDEX.fullmatch(suffix):
                     by_index.setdefault(int(suffix), {})[kind] = value
                 else:

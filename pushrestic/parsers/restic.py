@@ -96,15 +96,9 @@ _PRUNE_ROW = _compile(
 )
 _PRUNE_UNUSED = _compile(rf"unused size after prune: {_SIZE} \(")
 _PRUNE_DRY = _compile(r"Would have (?:made the following changes|repacked and removed)")
-_OLD_PRUNE_CONTAINS = _compile(
-    rf"repository contains (\d+) packs \((\d+) blobs\) with {_SIZE}"
-)
-_OLD_PRUNE_FOUND = _compile(
-    r"found (\d+) of (\d+) data blobs still in use, removing (\d+) blobs"
-)
-_OLD_PRUNE_FREES = _compile(
-    rf"will delete (\d+) packs and rewrite (\d+) packs, this frees {_SIZE}"
-)
+_OLD_PRUNE_CONTAINS = _compile(rf"repository contains (\d+) packs \((\d+) blobs\) with {_SIZE}")
+_OLD_PRUNE_FOUND = _compile(r"found (\d+) of (\d+) data blobs still in use, removing (\d+) blobs")
+_OLD_PRUNE_FREES = _compile(rf"will delete (\d+) packs and rewrite (\d+) packs, this frees {_SIZE}")
 
 # Lines restic prints that carry no value here but show the input is restic's.
 _OTHER_RESTIC = _compile(
