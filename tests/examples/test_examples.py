@@ -1,0 +1,149 @@
+"""Every example in examples/ is checked: systemd units verify, commands parse, hooks report."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from pushrestic.cli import build_parser
+from tests.conftest import manifest, require_binary
+from tests.integration.servers import started_pushgateway
+
+EXAMPLES = Path(__file__).parents[2] / "examples"
+
+
+def pushrestic_arguments(command: str) -> list[str]:
+    """The arguments after ``pushrestic`` in a shell command line."""
+    words = shlex.split(command)
+    index = next(i for i, word in enumerate(words) if word.endswith("pushrestic"))
+    return words[index + 1 :]
+
+
+def assert_pushrestic_accepts(command: str) -> None:
+    arguments = pushrestic_arguments(command.replace("%n", "restic-backup.service"))
+    parsed = build_parser().parse_args(arguments)
+    assert parsed.command in ("push", "run", "hook", "journal")
+    if parsed.command == "run":
+        assert parsed.argv, "run wraps a command"
+        assert Path(parsed.argv[-1] if parsed.argv[0] != "--" else parsed.argv[1]).name
+
+
+def unit_commands(path: Path) -> dict[str, str]:
+    commands = {}
+    for line in path.read_text().splitlines():
+        key, separator, value = line.partition("=")
+        if separator and key.startswith("Exec"):
+            commands[key] = value.lstrip("-")
+    return commands
+
+
+@pytest.mark.parametrize(
+    "unit", sorted((EXAMPLES / "systemd").glob("*.service")), ids=lambda p: p.name
+)
+def test_systemd_units_verify_and_report_failures_too(unit: Path, tmp_path: Path) -> None:
+    analyze = require_binary("systemd-analyze")
+    installed = shutil.which("pushrestic")
+    assert installed is not None
+    text = unit.read_text().replace("/usr/local/bin/pushrestic", installed)
+    text = text.replace("/usr/bin/restic", require_binary("restic"))
+    copy = tmp_path / unit.name
+    copy.write_text(text)
+    timer = tmp_path / "restic-backup.timer"
+    shutil.copy(EXAMPLES / "systemd" / "restic-backup.timer", timer)
+    done = subprocess.run(
+        [analyze, "verify", str(copy), str(timer)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "", done.stdout
+    assert done.stderr.strip() == "", done.stderr
+    commands = unit_commands(unit)
+    reporters = [c for c in commands.values() if "pushrestic" in c]
+    assert reporters, "every unit reports"
+    for command in reporters:
+        assert_pushrestic_accepts(command)
+    # A failed backup must be reported: never only from ExecStartPost=, which systemd skips.
+    assert "ExecStartPost" not in {k for k, v in commands.items() if "pushrestic" in v}
+
+
+def test_the_cron_line_is_well_formed_and_its_command_parses() -> None:
+    lines = [
+        line
+        for line in (EXAMPLES / "cron" / "restic-backup.cron").read_text().splitlines()
+        if line and not line.startswith("#") and "=" not in line.split()[0]
+    ]
+    (line,) = lines
+    fields = line.split(None, 6)
+    assert len(fields) == 7, "five time fields, a user, a command"
+    assert fields[5] == "root"
+    assert_pushrestic_accepts(fields[6].split("&&", 1)[1])
+
+
+@pytest.mark.parametrize("name", ["gitlab-ci.yml", "github-actions.yml"])
+def test_ci_snippets_are_valid_yaml_and_their_commands_parse(name: str) -> None:
+    document = yaml.safe_load((EXAMPLES / "ci" / name).read_text())
+    commands: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+        elif isinstance(node, str) and node.lstrip().startswith("pushrestic "):
+            commands.append(node)
+
+    walk(document)
+    assert commands, "the snippet runs pushrestic"
+    for command in commands:
+        assert_pushrestic_accepts(command)
+        assert "PASSWORD" not in command.split("--", 1)[0], "no secret on the command line"
+
+
+def test_the_autorestic_hooks_report_every_backend_to_a_real_gateway(tmp_path: Path) -> None:
+    config = yaml.safe_load((EXAMPLES / "autorestic" / ".autorestic.yml").read_text())
+    assert config["version"] == 2
+    hooks = config["locations"]["documents"]["hooks"]
+    assert set(hooks) >= {"success", "failure"}
+    (entry,) = [e for e in manifest() if "expected_hook_env" in e]
+    hook_environment: dict[str, str] = entry["expected_hook_env"]["documents"]
+    shim = tmp_path / "bin"
+    shim.mkdir()
+    (shim / "pushrestic").write_text(f'#!/bin/sh\nexec {sys.executable} -m pushrestic "$@"\n')
+    (shim / "pushrestic").chmod(0o755)
+    with started_pushgateway(tmp_path / "gateway") as gateway:
+        base = {
+            k: v for k, v in os.environ.items() if not k.startswith(("PUSHRESTIC_", "AUTORESTIC_"))
+        }
+        environment = {
+            **base,
+            **hook_environment,
+            "PATH": f"{shim}:{base.get('PATH', '')}",
+            "PUSHRESTIC_GATEWAY": gateway.url,
+            "PUSHRESTIC_INSTANCE": "backuphost",
+            "PUSHRESTIC_SPOOL_DIR": str(tmp_path / "spool"),
+        }
+        for command in hooks["success"]:
+            done = subprocess.run(
+                ["bash", "-c", command],
+                env=environment,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+            assert done.returncode == 0, done.stderr
+        groups = {(g["location"], g["backend"]) for g in gateway.group_labels()}
+    assert groups == {("documents", "local"), ("documents", "usb")}
