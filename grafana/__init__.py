@@ -1,0 +1,1 @@
+"""The Grafana dashboard for pushrestic's metrics; ``generate.py`` writes ``dashboard.json``."""

@@ -1,0 +1,342 @@
+"""Every query of the dashboard against a real Prometheus: no error, and data in every panel.
+
+pushrestic reports sample runs to a real Pushgateway (two instances, two
+locations, two backends; a success, a partial run, a failure after a success
+30 hours ago, forget/prune and three checks, one failed); a real Prometheus
+scrapes it every second with honor_labels (``alerting/prometheus.yml``). Then
+each panel's queries go through Prometheus' HTTP API as Grafana would send them
+(instant queries for tables and stats, range queries for time series), with the
+variables as All (``.*``), as one value each, as several values, and as each
+single value in turn; the variables' own ``label_values`` queries too.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.parse
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.grafana.queries import (
+    LABEL_VARIABLES,
+    Query,
+    label_values,
+    load,
+    queries,
+    substitute,
+    variables,
+)
+from tests.integration.alert_servers import Prometheus
+from tests.integration.servers import (
+    FAILURE_LOG,
+    SUCCESS_LOG,
+    Pushgateway,
+    finish,
+    free_port,
+    http_get,
+    sample_log,
+    start_pushrestic,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+SCRAPE_TIMEOUT = 45.0  # seconds for Prometheus to have scraped every pushed series
+RANGE = 300.0  # seconds of history a range query asks for
+STEP = 5.0
+HOUR = 3600.0
+PARTIAL_LOG = "restic-0.14-backup-text-warning-unreadable.log"  # exit 3, 2 per-file errors
+JSON_LOG = "restic-0.14-backup-json-initial.jsonl"
+FORGET_PRUNE_LOG = "restic-0.14-forget-prune-text.log"
+CHECK_LOG = "restic-0.14-check-text.log"
+
+Selection = Mapping[str, Sequence[str] | None]  # variable -> values; None is All
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """One ``pushrestic push`` of a sample log, for one group, that ended ``ago`` s ago."""
+
+    log: str
+    instance: str
+    location: str
+    backend: str
+    ago: float
+    options: tuple[str, ...] = ()
+
+
+# Reports of different groups, pushed at the same time.
+FIRST = (
+    Report(SUCCESS_LOG, "h1", "documents", "local", HOUR, ("--exit-code", "0")),
+    Report(PARTIAL_LOG, "h1", "documents", "usb", HOUR, ("--exit-code", "3")),
+    Report(SUCCESS_LOG, "h1", "config", "local", 30 * HOUR, ("--exit-code", "0")),
+    Report(JSON_LOG, "h2", "config", "usb", 2 * HOUR),
+    # Maintenance runs keep their own groups (a grouping label), so that their PUT never
+    # replaces the backup's series.
+    Report(FORGET_PRUNE_LOG, "h1", "documents", "local", HOUR, ("--grouping-label", "op=forget")),
+    Report(CHECK_LOG, "h1", "documents", "local", HOUR, ("--grouping-label", "op=check")),
+    Report(CHECK_LOG, "h2", "config", "usb", HOUR, ("--grouping-label", "op=check")),
+    Report(
+        CHECK_LOG,
+        "h1",
+        "config",
+        "local",
+        HOUR,
+        ("--grouping-label", "op=check", "--exit-code", "1"),
+    ),
+)
+# Then a failure of a group whose last success (30 hours ago) is carried forward: stale.
+THEN = (Report(FAILURE_LOG, "h1", "config", "local", 600, ("--exit-code", "1")),)
+
+VALUES = {
+    "job": {"restic"},
+    "instance": {"h1", "h2"},
+    "location": {"documents", "config"},
+    "backend": {"local", "usb"},
+}
+ALL: Selection = dict.fromkeys(LABEL_VARIABLES)
+ONE: Selection = {
+    "job": ["restic"],
+    "instance": ["h1"],
+    "location": ["documents"],
+    "backend": ["local"],
+}
+SEVERAL: Selection = {name: sorted(values) for name, values in VALUES.items()}
+# The stat panels' values with everything selected.
+STATS = {
+    "Groups": 4,
+    "Succeeded": 2,
+    "Partial": 1,
+    "Failed": 1,
+    "Stale (> 26 h)": 1,
+    "Check failed": 1,
+}
+# The table's Result column: 0 success, 1 partial, 2 failed.
+RESULTS = {
+    ("h1", "documents", "local"): 0,
+    ("h1", "documents", "usb"): 1,
+    ("h1", "config", "local"): 2,
+    ("h2", "config", "usb"): 0,
+}
+
+
+class QueryError(AssertionError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Live:
+    prometheus: Prometheus
+    gateway: Pushgateway
+
+    def get(self, path: str, **params: str) -> Any:
+        """The ``data`` of ``GET /api/v1/PATH?PARAMS``; raises QueryError with
+        Prometheus' own message when it answers with an error."""
+        url = f"{self.prometheus.url}/api/v1/{path}?{urllib.parse.urlencode(params)}"
+        try:
+            document = json.loads(http_get(url))
+        except urllib.error.HTTPError as error:
+            raise QueryError(f"{path} {params}: HTTP {error.code}: {error.read()!r}") from None
+        if document.get("status") != "success":
+            raise QueryError(f"{path} {params}: {document}")
+        return document["data"]
+
+    def run(self, query: Query, selection: Selection) -> list[dict[str, Any]]:
+        """What Prometheus returns for one panel query, as Grafana would ask for it."""
+        expr = substitute(query.expr, selection)
+        now = time.time()
+        if query.instant:
+            data = self.get("query", query=expr, time=f"{now:.3f}")
+        else:
+            data = self.get(
+                "query_range",
+                query=expr,
+                start=f"{now - RANGE:.3f}",
+                end=f"{now:.3f}",
+                step=f"{STEP:g}",
+            )
+        result: list[dict[str, Any]] = data["result"]
+        return result
+
+    def label_values(self, definition: str, selection: Selection) -> set[str]:
+        """A variable's values, the way Grafana asks Prometheus for ``label_values()``."""
+        selector, label = label_values(substitute(definition, selection))
+        now = time.time()
+        values: list[str] = self.get(
+            f"label/{label}/values",
+            **{"match[]": selector, "start": f"{now - RANGE:.3f}", "end": f"{now:.3f}"},
+        )
+        return set(values)
+
+
+def report(gateway: Pushgateway, work: Path, reports: Sequence[Report]) -> None:
+    """Push ``reports`` at the same time; each must exit 0."""
+    spool = work / "spool"
+    now = time.time()
+    processes = []
+    for index, item in enumerate(reports):
+        log = sample_log(item.log, work / "logs", now - item.ago, f"{index}-{item.log}")
+        processes.append(
+            start_pushrestic(
+                "push",
+                str(log),
+                "--gateway",
+                gateway.url,
+                "--instance",
+                item.instance,
+                "--location",
+                item.location,
+                "--backend",
+                item.backend,
+                "--spool-dir",
+                str(spool),
+                *item.options,
+                spool=spool,
+            )
+        )
+    for process in processes:
+        done = finish(process)
+        assert done.exit_code == 0, str(done)
+
+
+def wait_until_scraped(live: Live) -> None:
+    """Poll (with a bound) until Prometheus holds every series the gateway has for
+    job ``restic``, with the values the gateway has."""
+    # An empty label value is no label at all to Prometheus.
+    expected = {
+        (s.name, frozenset((k, v) for k, v in s.labels.items() if v)): s.value
+        for s in live.gateway.pushed().samples
+    }
+    assert expected
+    deadline = time.monotonic() + SCRAPE_TIMEOUT
+    while True:
+        found = {
+            (r["metric"].pop("__name__"), frozenset(r["metric"].items())): float(r["value"][1])
+            for r in live.get("query", query='{job="restic"}')["result"]
+        }
+        wrong = {key for key, value in expected.items() if found.get(key) != value}
+        if not wrong:
+            return
+        if time.monotonic() > deadline:
+            targets = live.get("targets")["activeTargets"]
+            examples = [(key, found.get(key)) for key in sorted(wrong, key=str)[:3]]
+            raise AssertionError(
+                f"Prometheus has not scraped {len(wrong)} of {len(expected)} series within "
+                f"{SCRAPE_TIMEOUT} s, e.g. (series, value found) {examples}\n"
+                f"targets: {targets}\n{live.prometheus.log()}"
+            )
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    """A Pushgateway holding the reports, and a Prometheus that has scraped them all."""
+    work = tmp_path_factory.mktemp("grafana-live")
+    with ExitStack() as stack:
+        gateway = stack.enter_context(Pushgateway(work / "pushgateway"))
+        prometheus = stack.enter_context(
+            Prometheus(
+                work / "prometheus",
+                gateway=f"127.0.0.1:{gateway.port}",
+                # Nothing listens there: this test is about queries, not notifications.
+                alertmanager=f"127.0.0.1:{free_port()}",
+            )
+        )
+        report(gateway, work, FIRST)
+        report(gateway, work, THEN)
+        started = Live(prometheus, gateway)
+        wait_until_scraped(started)
+        yield started
+
+
+@pytest.fixture(scope="module")
+def dashboard() -> dict[str, Any]:
+    return load()
+
+
+@pytest.mark.parametrize(
+    "selection", [ALL, ONE, SEVERAL], ids=["all", "one-value-each", "several-values"]
+)
+def test_every_panel_query_returns_data(
+    live: Live, dashboard: dict[str, Any], selection: Selection
+) -> None:
+    empty = [str(query) for query in queries(dashboard) if not live.run(query, selection)]
+    assert not empty, f"no data for {selection}: {empty}"
+
+
+def test_every_single_value_of_every_variable_gives_valid_queries(
+    live: Live, dashboard: dict[str, Any]
+) -> None:
+    """One variable set to one of its values, the others All: Prometheus accepts every
+    query, and the table shows exactly the groups that value selects."""
+    (table,) = [
+        q for q in queries(dashboard) if q.panel["type"] == "table" and q.target["refId"] == "A"
+    ]
+    for name, values in VALUES.items():
+        for value in sorted(values):
+            selection = {**ALL, name: [value]}
+            for query in queries(dashboard):
+                live.run(query, selection)  # raises on an error
+            groups = {_group(row["metric"]) for row in live.run(table, selection)}
+            position = ("job", "instance", "location", "backend").index(name) - 1
+            expected = {g for g in RESULTS if position < 0 or g[position] == value}
+            assert groups == expected, (name, value)
+
+
+def test_the_variables_list_the_reported_values_and_narrow_each_other(
+    live: Live, dashboard: dict[str, Any]
+) -> None:
+    found = variables(dashboard)
+    for name in LABEL_VARIABLES:
+        assert live.label_values(found[name]["definition"], ALL) == VALUES[name], name
+    chosen: Selection = {"job": ["restic"], "instance": ["h2"], "location": None, "backend": None}
+    assert live.label_values(found["location"]["definition"], chosen) == {"config"}
+    chosen = {**chosen, "location": ["config"]}
+    assert live.label_values(found["backend"]["definition"], chosen) == {"usb"}
+
+
+def test_the_stats_count_what_was_reported(live: Live, dashboard: dict[str, Any]) -> None:
+    shown = {}
+    for query in queries(dashboard):
+        if query.panel["type"] == "stat":
+            (sample,) = live.run(query, ALL)
+            shown[query.panel["title"]] = float(sample["value"][1])
+    assert shown == STATS
+
+
+def _group(labels: Mapping[str, str]) -> tuple[str, str, str]:
+    return labels["instance"], labels["location"], labels["backend"]
+
+
+def test_the_table_shows_each_groups_result_staleness_and_snapshot(
+    live: Live, dashboard: dict[str, Any]
+) -> None:
+    columns = {
+        q.target["refId"]: {_group(r["metric"]): r for r in live.run(q, ALL)}
+        for q in queries(dashboard)
+        if q.panel["type"] == "table"
+    }
+    result = {group: int(float(row["value"][1])) for group, row in columns["A"].items()}
+    assert result == RESULTS
+    # Every row's query keeps the same labels, so that the columns merge into one row.
+    for ref, rows in columns.items():
+        for group, row in rows.items():
+            extra = set(row["metric"]) - {"job", "instance", "location", "backend"}
+            assert extra <= ({"snapshot_id", "restic_version"} if ref == "H" else set()), (
+                ref,
+                group,
+            )
+    since = {group: float(row["value"][1]) for group, row in columns["C"].items()}
+    assert since[("h1", "config", "local")] > 26 * HOUR  # failed since a success 30 h ago
+    assert since[("h1", "documents", "local")] < 26 * HOUR
+    assert float(columns["D"][("h1", "config", "local")]["value"][1]) == 1  # exit code
+    last_run_ms = float(columns["B"][("h1", "documents", "local")]["value"][1])
+    assert abs(last_run_ms / 1000 - (time.time() - HOUR)) < 600
+    assert columns["H"][("h1", "documents", "local")]["metric"]["snapshot_id"] == "45fbd684"
+    assert float(columns["G"][("h1", "documents", "usb")]["value"][1]) == 2  # file errors
