@@ -102,6 +102,11 @@ def build_parser() -> argparse.ArgumentParser:
     delete = commands.add_parser("delete", help="remove one group from the Pushgateway")
     delete.add_argument("--location", required=True)
     delete.add_argument("--backend", required=True)
+    delete.add_argument(
+        "--operation",
+        choices=("forget", "prune", "check"),
+        help="the group of a forget, prune or check run reported on its own",
+    )
     add_arguments(delete, textfile=False)
     config = commands.add_parser("config", help="print the effective settings and their sources")
     add_arguments(config)
@@ -320,8 +325,10 @@ def _groups(args: argparse.Namespace) -> int:
 
 def _delete(args: argparse.Namespace) -> int:
     deliverer = _deliverer(_load(args))
-    deliverer.delete(deliverer.settings.gateway.key(args.location, args.backend))
-    print(f"deleted {args.location}/{args.backend}")
+    gateway = deliverer.settings.gateway
+    deliverer.delete(gateway.key(args.location, args.backend, args.operation))
+    suffix = f" ({args.operation})" if args.operation else ""
+    print(f"deleted {args.location}/{args.backend}{suffix}")
     return EXIT_OK
 
 

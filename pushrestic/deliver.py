@@ -134,7 +134,7 @@ class Deliverer:
         """Push each run's group (PUT), spooling those that cannot be delivered."""
         gateway = self.settings.gateway
         for run in runs:
-            key = gateway.key(run.location, run.backend)
+            key = gateway.key(run.location, run.backend, run.operation)
             group = group_id(gateway.url, gateway.job, key)
             name = _name(key)
             with self.spool.locked(group):
@@ -181,7 +181,9 @@ class Deliverer:
         """The spool ids of the groups ``runs`` will be pushed as."""
         gateway = self.settings.gateway
         return {
-            group_id(gateway.url, gateway.job, gateway.key(run.location, run.backend))
+            group_id(
+                gateway.url, gateway.job, gateway.key(run.location, run.backend, run.operation)
+            )
             for run in runs
         }
 

@@ -13,14 +13,13 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from pushrestic import __version__
 from pushrestic.errors import UsageError
 from pushrestic.model import Run
 
-GROUP_LABELS = ("location", "backend")
 # Labels set by the push grouping key or by the catalogue itself: users may not set them.
 RESERVED_LABELS = frozenset(
     {
@@ -36,6 +35,7 @@ RESERVED_LABELS = frozenset(
         "unit",
         "step",
         "command",
+        "operation",
     }
 )
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
@@ -340,16 +340,17 @@ class RunsCollector(Collector):
         self._labels = dict(sorted((labels or {}).items()))
 
     def collect(self) -> Iterator[Metric]:
-        user_names = tuple(self._labels)
-        user_values = tuple(self._labels.values())
         for spec in CATALOGUE:
-            family = GaugeMetricFamily(
-                spec.name, spec.help, labels=(*GROUP_LABELS, *user_names, *spec.labels)
-            )
+            family = Metric(spec.name, spec.help, "gauge")
             for run in self._runs:
-                base = (run.location, run.backend, *user_values)
+                base = {"location": run.location, "backend": run.backend}
+                if run.operation is not None:
+                    base["operation"] = run.operation
+                base.update(self._labels)
                 for extra, value in spec.samples(run):
-                    family.add_metric((*base, *extra), value)
+                    family.add_sample(
+                        spec.name, {**base, **dict(zip(spec.labels, extra, strict=True))}, value
+                    )
             if family.samples:
                 yield family
 
@@ -365,12 +366,12 @@ def build_registry(
 
 def group_registries(
     runs: Sequence[Run], labels: Mapping[str, str] | None = None
-) -> dict[tuple[str, str], CollectorRegistry]:
-    """One registry per (location, backend): what is pushed under that group's key.
+) -> dict[tuple[str, str, str], CollectorRegistry]:
+    """One registry per group: what is pushed under that group's key.
 
     Runs of the same group (a log that shows one group twice) keep the last one.
     """
-    latest: dict[tuple[str, str], Run] = {}
+    latest: dict[tuple[str, str, str], Run] = {}
     for run in runs:
-        latest[(run.location, run.backend)] = run
+        latest[run.group] = run
     return {group: build_registry([run], labels) for group, run in latest.items()}

@@ -170,6 +170,24 @@ class Run:
         return o.backup is not None or (o.forget is None and o.prune is None and o.check is None)
 
     @property
+    def operation(self) -> str | None:
+        """None for a backup; for a run of forget, prune or check alone, which one.
+
+        Such a run is its own group (an ``operation`` label), so that reporting a
+        separate ``restic check`` never replaces a backup's series, nor a backup a check's.
+        """
+        if self.is_backup:
+            return None
+        if self.output.check is not None:
+            return "check"
+        return "forget" if self.output.forget is not None else "prune"
+
+    @property
+    def group(self) -> tuple[str, str, str]:
+        """The group's identity: location, backend and operation ('' for a backup)."""
+        return (self.location, self.backend, self.operation or "")
+
+    @property
     def last_success_at(self) -> float | None:
         """When the group's last run that protected data ended: this run's end if it did,
         else the time carried from earlier reports; it never goes backwards."""

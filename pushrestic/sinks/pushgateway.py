@@ -61,14 +61,13 @@ class Gateway:
     def base(self) -> str:
         return self.url.rstrip("/")
 
-    def key(self, location: str, backend: str) -> dict[str, str]:
-        """The grouping key (without job) of one (location, backend) group."""
-        return {
-            "instance": self.instance,
-            **self.grouping,
-            "location": location,
-            "backend": backend,
-        }
+    def key(self, location: str, backend: str, operation: str | None = None) -> dict[str, str]:
+        """The grouping key (without job) of one group; ``operation`` names a run of
+        forget, prune or check alone, which is a group of its own."""
+        key = {"instance": self.instance, **self.grouping, "location": location, "backend": backend}
+        if operation is not None:
+            key["operation"] = operation
+        return key
 
     def group_url(self, key: Mapping[str, str]) -> str:
         """``BASE/metrics/job/JOB/NAME/VALUE…`` with unsafe values in the @base64 form."""

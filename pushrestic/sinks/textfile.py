@@ -31,7 +31,7 @@ from pushrestic.model import Run
 
 LAST_SUCCESS = "restic_backup_last_success_timestamp_seconds"
 _HELP = {spec.name: spec.help for spec in CATALOGUE}
-Group = tuple[str, str]
+Group = tuple[str, str, str]
 
 
 def render(runs: Sequence[Run], labels: Mapping[str, str] | None = None) -> bytes:
@@ -83,7 +83,7 @@ def write(path: Path, runs: Sequence[Run], labels: Mapping[str, str] | None = No
         raise DeliveryError(f"{path.parent}: no such directory")
     with locked(path.parent / f".{path.name}.lock"):
         existing = _read(path)
-        reported = {(run.location, run.backend) for run in runs}
+        reported = {run.group for run in runs}
         carried = [replace(run, previous_success_at=_latest_success(existing, run)) for run in runs]
         kept = [f for f in existing if f.name in METRIC_NAMES]
         registry = CollectorRegistry(auto_describe=False)
@@ -110,8 +110,7 @@ def _latest_success(existing: list[Metric], run: Run) -> float | None:
         for family in existing
         if family.name == LAST_SUCCESS
         for sample in family.samples
-        if sample.labels.get("location") == run.location
-        and sample.labels.get("backend") == run.backend
+        if _group(sample) == run.group
     ]
     latest = max(values, default=None)
     if run.previous_success_at is not None:
@@ -148,6 +147,10 @@ class _Merged(Collector):
         if old is None:
             return
         for sample in old.samples:
-            group = (sample.labels.get("location", ""), sample.labels.get("backend", ""))
-            if group not in self._reported:
+            if _group(sample) not in self._reported:
                 yield sample
+
+
+def _group(sample: Sample) -> Group:
+    labels = sample.labels
+    return (labels.get("location", ""), labels.get("backend", ""), labels.get("operation", ""))

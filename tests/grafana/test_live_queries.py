@@ -77,18 +77,18 @@ FIRST = (
     Report(PARTIAL_LOG, "h1", "documents", "usb", HOUR, ("--exit-code", "3")),
     Report(SUCCESS_LOG, "h1", "config", "local", 30 * HOUR, ("--exit-code", "0")),
     Report(JSON_LOG, "h2", "config", "usb", 2 * HOUR),
-    # Maintenance runs keep their own groups (a grouping label), so that their PUT never
-    # replaces the backup's series.
-    Report(FORGET_PRUNE_LOG, "h1", "documents", "local", HOUR, ("--grouping-label", "op=forget")),
-    Report(CHECK_LOG, "h1", "documents", "local", HOUR, ("--grouping-label", "op=check")),
-    Report(CHECK_LOG, "h2", "config", "usb", HOUR, ("--grouping-label", "op=check")),
+    # Forget, prune and check runs are groups of their own (an operation label), so that
+    # their PUT never replaces the backup's series.
+    Report(FORGET_PRUNE_LOG, "h1", "documents", "local", HOUR),
+    Report(CHECK_LOG, "h1", "documents", "local", HOUR),
+    Report(CHECK_LOG, "h2", "config", "usb", HOUR),
     Report(
         CHECK_LOG,
         "h1",
         "config",
         "local",
         HOUR,
-        ("--grouping-label", "op=check", "--exit-code", "1"),
+        ("--exit-code", "1"),
     ),
 )
 # Then a failure of a group whose last success (30 hours ago) is carried forward: stale.

@@ -143,21 +143,50 @@ def test_forget_prune_and_check_runs_report_their_own_series_only() -> None:
     )
     run = Run("docs", "local", Outcome(0, ExitCodeSource.INFERRED), output, 9.0)
     found = series([run])
-    assert found[("restic_forget_removed_snapshots", GROUP)] == 2
-    assert found[("restic_forget_kept_snapshots", GROUP)] == 3
-    assert found[("restic_prune_freed_bytes", GROUP)] == 2525
-    assert found[("restic_repository_size_bytes", GROUP)] == 10_000
-    assert found[("restic_check_success", GROUP)] == 1
-    assert found[("restic_check_last_run_timestamp_seconds", GROUP)] == 9.0
+    group = GROUP | {("operation", "check")}
+    assert found[("restic_forget_removed_snapshots", group)] == 2
+    assert found[("restic_forget_kept_snapshots", group)] == 3
+    assert found[("restic_prune_freed_bytes", group)] == 2525
+    assert found[("restic_repository_size_bytes", group)] == 10_000
+    assert found[("restic_check_success", group)] == 1
+    assert found[("restic_check_last_run_timestamp_seconds", group)] == 9.0
     assert not {n for n in names(found) if n.startswith("restic_backup_")}
+
+
+@pytest.mark.parametrize(
+    ("output", "operation"),
+    [
+        (ResticOutput(check=CheckResult(ok=True)), "check"),
+        (ResticOutput(forget=ForgetResult(1, 1), prune=PruneResult(freed_bytes=1)), "forget"),
+        (ResticOutput(prune=PruneResult(freed_bytes=1)), "prune"),
+    ],
+)
+def test_a_maintenance_run_is_a_group_of_its_own(output: ResticOutput, operation: str) -> None:
+    backup = backup_run(0)
+    maintenance = Run("docs", "local", Outcome(0, ExitCodeSource.INFERRED), output, 9.0)
+    assert maintenance.operation == operation
+    assert backup.operation is None
+    assert maintenance.group != backup.group
+    registries = group_registries([backup, maintenance])
+    assert set(registries) == {("docs", "local", ""), ("docs", "local", operation)}
+
+
+def test_a_backup_log_that_also_shows_a_forget_stays_one_backup_group() -> None:
+    backup = BackupResult(summary=BackupSummary(files_new=1), snapshot_id="45fbd684")
+    output = ResticOutput(backup=backup, forget=ForgetResult(2, 1))
+    run = Run("docs", "local", Outcome(0, ExitCodeSource.INFERRED), output, 9.0)
+    assert run.operation is None
+    found = series([run])
+    assert found[("restic_forget_removed_snapshots", GROUP)] == 1
 
 
 def test_a_check_that_found_errors_reports_failure() -> None:
     output = ResticOutput(check=CheckResult(ok=False, errors=2))
     run = Run("docs", "local", Outcome(None, ExitCodeSource.UNKNOWN), output, 9.0)
     found = series([run])
-    assert found[("restic_check_success", GROUP)] == 0
-    assert found[("restic_check_errors", GROUP)] == 2
+    check = GROUP | {("operation", "check")}
+    assert found[("restic_check_success", check)] == 0
+    assert found[("restic_check_errors", check)] == 2
 
 
 def test_groups_are_merged_with_one_help_and_type_per_metric() -> None:
@@ -206,8 +235,8 @@ def test_the_readme_metric_table_matches_the_catalogue() -> None:
 def test_each_group_gets_its_own_registry_with_only_its_series() -> None:
     other = Run("mail", "usb", Outcome(1, ExitCodeSource.GIVEN), ResticOutput(), 3.0)
     registries = group_registries([backup_run(0), other])
-    assert set(registries) == {("docs", "local"), ("mail", "usb")}
-    mail = registries[("mail", "usb")]
+    assert set(registries) == {("docs", "local", ""), ("mail", "usb", "")}
+    mail = registries[("mail", "usb", "")]
     assert (
         mail.get_sample_value("restic_backup_success", {"location": "mail", "backend": "usb"}) == 0
     )

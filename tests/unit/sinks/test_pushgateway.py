@@ -71,3 +71,14 @@ def test_find_group_treats_empty_labels_as_absent() -> None:
     assert found is not None
     assert found.last_success == 6.0
     assert find_group(groups, gateway, gateway.key("mail", "usb")) is None
+
+
+def test_a_maintenance_run_has_its_own_grouping_key() -> None:
+    gateway = Gateway("http://gw:9091", instance="h")
+    assert gateway.key("docs", "local", "check") == {
+        "instance": "h",
+        "location": "docs",
+        "backend": "local",
+        "operation": "check",
+    }
+    assert "operation" not in gateway.key("docs", "local")

@@ -9,7 +9,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from pushrestic.errors import DeliveryError
-from pushrestic.model import ExitCodeSource, Outcome, ResticOutput, Run
+from pushrestic.model import CheckResult, ExitCodeSource, Outcome, ResticOutput, Run
 from pushrestic.sinks.textfile import render, with_last_success, write
 
 
@@ -104,3 +104,19 @@ def test_a_spooled_body_gets_the_last_success_time_it_lacked() -> None:
 def test_a_body_that_has_a_last_success_time_is_left_as_it_is() -> None:
     body = render([run("docs", 0, 100.0)])
     assert with_last_success(body, 1.0) == body
+
+
+def test_a_check_run_keeps_the_backup_series_of_its_location(tmp_path: Path) -> None:
+    path = tmp_path / "restic.prom"
+    write(path, [run("docs", 0, 100.0)])
+    check = Run(
+        "docs",
+        "local",
+        Outcome(0, ExitCodeSource.INFERRED),
+        ResticOutput(check=CheckResult(ok=True)),
+        200.0,
+    )
+    write(path, [check])
+    assert values(path, "restic_backup_success") == {"docs": 1.0}
+    assert values(path, "restic_backup_last_success_timestamp_seconds") == {"docs": 100.0}
+    assert values(path, "restic_check_success") == {"docs": 1.0}
