@@ -139,8 +139,9 @@ json_values = st.recursive(
     | st.floats()
     | st.text(max_size=30)
     | st.sampled_from(["0.14.0", "2025-05-04T03:00:01.1+02:00", "45fbd684", "1.5 B"]),
-    lambda children: st.lists(children, max_size=3)
-    | st.dictionaries(st.text(max_size=6), children, max_size=3),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=6), children, max_size=3)
+    ),
     max_leaves=8,
 )
 json_records = st.fixed_dictionaries(
@@ -261,8 +262,23 @@ hook_suffixes = st.one_of(
 )
 hook_values = st.one_of(
     st.sampled_from(
-        ["", "0", "19", "-1", "3", "ee542e57", "0 B   (0 B   stored)", "85.664 MiB", "584B",
-         "0:00", "26:03:10", "1.5 B", "\u00b2", "1" * 5000, "1" + "0" * 400 + " TiB"]
+        [
+            "",
+            "0",
+            "19",
+            "-1",
+            "3",
+            "ee542e57",
+            "0 B   (0 B   stored)",
+            "85.664 MiB",
+            "584B",
+            "0:00",
+            "26:03:10",
+            "1.5 B",
+            "\u00b2",
+            "1" * 5000,
+            "1" + "0" * 400 + " TiB",
+        ]
     ),
     st.text(max_size=20),
 )
@@ -348,8 +364,10 @@ reader_logs = st.lists(reader_lines, max_size=80)
 
 def _parse_read(data: bytes, fmt: str, *, drop: bool) -> object:
     """What parse_groups makes of ``data`` read by LineReader, dropping or keeping skippables."""
-    reader = LineReader(io.BytesIO(data), "log") if drop else LineReader(
-        io.BytesIO(data), "log", skip=()
+    reader = (
+        LineReader(io.BytesIO(data), "log")
+        if drop
+        else LineReader(io.BytesIO(data), "log", skip=())
     )
     try:
         groups = parse_groups(reader, fmt=fmt, source="log")
@@ -381,8 +399,13 @@ def test_dropping_skippable_lines_while_reading_does_not_change_the_parse(
 
 def _status(done: int) -> str:
     return json.dumps(
-        {"message_type": "status", "percent_done": done / 1000, "total_files": 1000,
-         "files_done": done, "current_files": [f"/data/documents/file{done}.bin"]},
+        {
+            "message_type": "status",
+            "percent_done": done / 1000,
+            "total_files": 1000,
+            "files_done": done,
+            "current_files": [f"/data/documents/file{done}.bin"],
+        },
         separators=(",", ":"),
     )
 

@@ -619,8 +619,10 @@ def test_text_parser_raises_an_input_error_naming_the_line_whose_value_does_not_
     line: str,
 ) -> None:
     with pytest.raises(InputError) as error:
-        parse_restic(numbered(["Files:           1 new,     0 changed,     0 unmodified", line]),
-                     source="backup.log")
+        parse_restic(
+            numbered(["Files:           1 new,     0 changed,     0 unmodified", line]),
+            source="backup.log",
+        )
     assert error.value.line == 2
     assert str(error.value).startswith("backup.log:2: ")
 
@@ -837,10 +839,22 @@ def test_json_parser_treats_json_nested_too_deep_as_an_unknown_line() -> None:
 def test_json_forget_counts_kept_and_removed_snapshots_with_remove_null() -> None:
     snapshot = {"time": "2026-11-21T22:25:32Z", "paths": ["/d"], "id": "2e8a0d58" * 8}
     groups = [
-        {"tags": None, "host": "h", "paths": ["/d"], "keep": [snapshot, snapshot],
-         "remove": None, "reasons": [{"snapshot": snapshot, "matches": ["last snapshot"]}]},
-        {"tags": None, "host": "h", "paths": ["/e"], "keep": [snapshot], "remove": [snapshot] * 3,
-         "reasons": []},
+        {
+            "tags": None,
+            "host": "h",
+            "paths": ["/d"],
+            "keep": [snapshot, snapshot],
+            "remove": None,
+            "reasons": [{"snapshot": snapshot, "matches": ["last snapshot"]}],
+        },
+        {
+            "tags": None,
+            "host": "h",
+            "paths": ["/e"],
+            "keep": [snapshot],
+            "remove": [snapshot] * 3,
+            "reasons": [],
+        },
     ]
     output = parse_log(json.dumps(groups))
     assert output.forget is not None
