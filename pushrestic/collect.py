@@ -200,7 +200,12 @@ def runs_of_journal(
         code = exit_code if exit_code is not None else environment_code
         if code is None:
             code = journal.exit_code
-        groups = parse_groups(iter(journal.lines), source=f"journal of {unit}")
+        try:
+            groups = parse_groups(iter(journal.lines), source=f"journal of {unit}")
+        except InputError:
+            if code != 0:
+                raise
+            groups = [GroupOutput(None, None, ResticOutput())]  # restic --quiet: no output
     except InputError as error:
         code = exit_code if exit_code is not None else environment_code
         return [failed_run(location, backend, str(error), exit_code=code, ended_at=now)], error

@@ -19,9 +19,8 @@ from __future__ import annotations
 import argparse
 import logging
 import math
-import socket
+import os
 import stat
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,13 +52,17 @@ class Field:
 
 
 def _hostname() -> str:
+    import socket
+
     return socket.gethostname()
 
 
 def _spool() -> str:
-    from pushrestic.sinks.spool import default_spool_dir
-
-    return str(default_spool_dir())
+    """/var/spool/pushrestic for root, else $XDG_STATE_HOME/pushrestic/spool."""
+    if os.geteuid() == 0:
+        return "/var/spool/pushrestic"
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return str(Path(state) / "pushrestic" / "spool")
 
 
 SCHEMA: tuple[Field, ...] = (
@@ -314,6 +317,8 @@ def _config_path(flag: str | None, environ: Mapping[str, str]) -> Path | None:
 
 
 def _read(path: Path) -> dict[str, Any]:
+    import tomllib
+
     try:
         with path.open("rb") as handle:
             return tomllib.load(handle)

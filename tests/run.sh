@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(restic prometheus prometheus-pushgateway prometheus-node-exporter prometheus-alertmanager openssl systemd)
+packages=(restic prometheus prometheus-pushgateway prometheus-node-exporter prometheus-alertmanager openssl systemd systemd-journal-remote)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

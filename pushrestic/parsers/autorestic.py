@@ -14,26 +14,26 @@ the code unknown, and the outcome is then inferred from restic's own output.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
 from pushrestic.model import GroupOutput
+from pushrestic.parsers.patterns import LazyPattern
 from pushrestic.parsers.restic import SKIPPABLE_PREFIXES, NumberedLines, ResticParser
 
-_BANNER = re.compile(r'\s*Backing up location "(.+)"\s*')
-_FORGET_BANNER = re.compile(r'\s*Forgetting for location "(.+)"\s*')
-_BACKEND = re.compile(r"Backend: (.+)")
-_FORGET_BACKEND = re.compile(r'For backend "(.+)"')
-_EXECUTING = re.compile(r"> Executing: (\S+)(?: (.*))?")
-_EXIT_STATUS = re.compile(r"exit status (-?[0-9]+)")
-_ERRORS_FOUND = re.compile(
+_BANNER = LazyPattern(r'\s*Backing up location "(.+)"\s*')
+_FORGET_BANNER = LazyPattern(r'\s*Forgetting for location "(.+)"\s*')
+_BACKEND = LazyPattern(r"Backend: (.+)")
+_FORGET_BACKEND = LazyPattern(r'For backend "(.+)"')
+_EXECUTING = LazyPattern(r"> Executing: (\S+)(?: (.*))?")
+_EXIT_STATUS = LazyPattern(r"exit status (-?[0-9]+)")
+_ERRORS_FOUND = LazyPattern(
     r"Error: [0-9]+ errors? were found|Error: Encountered errors during cron process:"
 )
 # Hooks run as 'bash -c <command>'; any other program executed is restic (or docker running it).
 _SHELLS = frozenset({"bash", "sh"})
 _SKIPPABLE_TEXT = tuple(p.decode() for p in SKIPPABLE_PREFIXES)
-_HEADER = re.compile(
+_HEADER = LazyPattern(
     r"Using config(?: paths)?:.*|Using env:.*|Using lock:.*|Skipping \".+\", not due yet\."
     r"|Copying .+ → .+|Executing under: .*|Running hooks"
 )

@@ -15,11 +15,11 @@ naming the variable.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 
 from pushrestic.errors import InputError
 from pushrestic.model import BackupResult, BackupSummary, GroupOutput, ResticOutput
+from pushrestic.parsers.patterns import LazyPattern
 from pushrestic.parsers.units import SIZE_PATTERN, parse_duration, parse_size
 
 PREFIX = "AUTORESTIC_"
@@ -48,11 +48,11 @@ _COUNTS = {
     "DIRS_UNMODIFIED": "dirs_unmodified",
     "PROCESSED_FILES": "processed_files",
 }
-_ADDED = re.compile(rf"({SIZE_PATTERN})(?:\s*\(({SIZE_PATTERN})\s+stored\))?")
+_ADDED = LazyPattern(rf"({SIZE_PATTERN})(?:\s*\(({SIZE_PATTERN})\s+stored\))?")
 # ASCII digits only: str.isdigit() also takes '²', which int() refuses.
-_INDEX = re.compile(r"[0-9]{1,9}")
-_WHOLE = re.compile(r"[0-9]+")
-_EXIT_CODE = re.compile(r"-?[0-9]+")
+_INDEX = LazyPattern(r"[0-9]{1,9}")
+_WHOLE = LazyPattern(r"[0-9]+")
+_EXIT_CODE = LazyPattern(r"-?[0-9]+")
 _SOURCE = "autorestic hook environment"
 
 
@@ -149,7 +149,7 @@ def _group(location: str, backend: str, values: dict[str, str]) -> GroupOutput:
     return GroupOutput(location, backend, output, exit_code)
 
 
-def _number(kind: str, text: str, pattern: re.Pattern[str] = _WHOLE) -> int | None:
+def _number(kind: str, text: str, pattern: LazyPattern = _WHOLE) -> int | None:
     if not text:
         return None
     if pattern.fullmatch(text):

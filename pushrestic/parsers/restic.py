@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +32,7 @@ from pushrestic.model import (
     PruneResult,
     ResticOutput,
 )
+from pushrestic.parsers.patterns import ascii_pattern
 from pushrestic.parsers.units import SIZE_PATTERN, parse_duration, parse_size, parse_timestamp
 
 NumberedLines = Iterable[tuple[int, str]]
@@ -51,10 +51,7 @@ SKIPPABLE_PREFIXES: tuple[bytes, ...] = (
 _SKIPPABLE_TEXT = tuple(p.decode() for p in SKIPPABLE_PREFIXES)
 
 
-def _compile(pattern: str) -> re.Pattern[str]:
-    """Patterns are ASCII-only: restic prints ASCII digits and spaces, and ``\\d`` would
-    otherwise accept any script's digits."""
-    return re.compile(pattern, re.ASCII)
+_compile = ascii_pattern
 
 
 _ANSI = _compile(r"\x1b\[[0-9;?]*[A-Za-z]")

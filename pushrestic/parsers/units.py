@@ -8,17 +8,18 @@ bytes as ``584 B`` (``584B`` up to 0.9.3), and durations as ``M:SS`` or
 from __future__ import annotations
 
 import math
-import re
 from datetime import datetime
+
+from pushrestic.parsers.patterns import LazyPattern
 
 _UNIT_EXPONENT = {"B": 0, "KiB": 1, "MiB": 2, "GiB": 3, "TiB": 4, "PiB": 5}
 
 # Patterns use [0-9], not \d: restic prints ASCII digits only, and \d would also
 # accept other scripts' digits, which int() and float() then read.
 SIZE_PATTERN = r"[0-9]+(?:\.[0-9]+)?[ ]?(?:[KMGTP]iB|B)"
-_SIZE = re.compile(r"([0-9]+(?:\.[0-9]+)?)[ ]?([KMGTP]iB|B)")
-_DURATION = re.compile(r"(?:([0-9]+):)?([0-9]+):([0-9][0-9])")
-_TIMESTAMP = re.compile(
+_SIZE = LazyPattern(r"([0-9]+(?:\.[0-9]+)?)[ ]?([KMGTP]iB|B)")
+_DURATION = LazyPattern(r"(?:([0-9]+):)?([0-9]+):([0-9][0-9])")
+_TIMESTAMP = LazyPattern(
     r"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2})(?:\.([0-9]+))?(Z|[+-][0-9]{2}:[0-9]{2})"
 )
 

@@ -18,7 +18,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,15 +29,6 @@ from pushrestic.files import atomic_write, locked
 log = logging.getLogger(__name__)
 
 _VERSION = 1
-
-
-def default_spool_dir() -> Path:
-    """/var/spool/pushrestic for root, else ``$XDG_STATE_HOME/pushrestic/spool``
-    (``~/.local/state/pushrestic/spool``)."""
-    if os.geteuid() == 0:
-        return Path("/var/spool/pushrestic")
-    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(state) / "pushrestic" / "spool"
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,6 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from prometheus_client.samples import Sample
 
 from pushrestic.errors import DeliveryError
-from pushrestic.files import atomic_write, locked
 from pushrestic.metrics import CATALOGUE, METRIC_NAMES, RunsCollector, build_registry
 from pushrestic.model import Run
 
@@ -77,6 +76,8 @@ class _Fixed(Collector):
 
 def write(path: Path, runs: Sequence[Run], labels: Mapping[str, str] | None = None) -> None:
     """Put ``runs`` into the textfile at ``path``, keeping the other groups already there."""
+    from pushrestic.files import atomic_write, locked
+
     if not path.name.endswith(".prom"):
         raise DeliveryError(f"{path}: node_exporter reads only files ending in .prom")
     if not path.parent.is_dir():

@@ -241,6 +241,10 @@ def test_latest_invocation_takes_a_user_managers_invocation_field() -> None:
     assert entry_invocation_id({"USER_UNIT": UNIT, "USER_INVOCATION_ID": INV}, UNIT) == INV
 
 
+def test_latest_invocation_of_a_unit_pattern_matches_the_processes_unit() -> None:
+    assert entry_invocation_id(out(1, 300, "restic", "x"), "backup*.service") == INV
+
+
 def test_latest_invocation_of_no_entries_is_none() -> None:
     assert latest_invocation_id([], UNIT) is None
 
@@ -299,6 +303,19 @@ def test_entries_of_other_invocations_and_units_are_ignored() -> None:
     assert reader.result is None
     # entries of other invocations are not between "Starting …" and this one's first line
     assert [step.started_at for step in reader.steps()] == [T0]
+
+
+def test_lines_logged_without_a_stream_belong_to_the_step_before_them() -> None:
+    entries = [
+        out(0.1, 101, "backup.sh", "starting", _STREAM_ID="a" * 32),
+        out(0.2, 150, "logger", "from logger", _TRANSPORT="syslog", _STREAM_ID=None),
+        out(0.3, 151, "logger", "again", _TRANSPORT="syslog", _STREAM_ID=None),
+        out(0.4, 101, "backup.sh", "done", _STREAM_ID="a" * 32),
+    ]
+    steps = read(entries).steps()
+    assert [(s.command, s.started_at, s.ended_at) for s in steps] == [
+        ("backup.sh", T0 + 0.1, T0 + 0.4)
+    ]
 
 
 def test_binary_multi_line_and_empty_messages_become_lines() -> None:
@@ -571,6 +588,7 @@ def test_outcome_from_environment_of_a_realtime_signal() -> None:
         ({"EXIT_CODE": "killed", "EXIT_STATUS": "NOSUCHSIG"}, "EXIT_STATUS"),
         ({"EXIT_CODE": "exited", "EXIT_STATUS": "256"}, "EXIT_STATUS"),
         ({"EXIT_CODE": "killed", "EXIT_STATUS": "0"}, "EXIT_STATUS"),
+        ({"EXIT_CODE": "exited", "EXIT_STATUS": "TERM"}, "EXIT_STATUS"),
         ({"EXIT_CODE": "vanished", "EXIT_STATUS": "1"}, "EXIT_CODE"),
     ],
 )
