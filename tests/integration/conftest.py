@@ -40,6 +40,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import require_binary
+from tests.integration.journals import Journals, build_journals
 
 PASSWORD = "integration-test-password"
 RESTIC_TIMEOUT = 60.0
@@ -353,9 +354,7 @@ def restic_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def make_repo(
-    restic_template: Path, tmp_path_factory: pytest.TempPathFactory
-) -> RepoFactory:
+def make_repo(restic_template: Path, tmp_path_factory: pytest.TempPathFactory) -> RepoFactory:
     """``make_repo(name)``: a fresh repository with a generated source tree in ``work/src``."""
 
     def make(name: str) -> ResticRepo:
@@ -663,3 +662,9 @@ SCENARIOS: tuple[str, ...] = (
 def scenario_logs(request: pytest.FixtureRequest, name: str) -> dict[str, ResticLog]:
     """The logs a scenario fixture produced, by file name."""
     return _all_logs(request.getfixturevalue(name))
+
+
+@pytest.fixture(scope="session")
+def journals(tmp_path_factory: pytest.TempPathFactory) -> Journals:
+    """Real journal files, one per export fixture in tests/fixtures/journal."""
+    return build_journals(tmp_path_factory)

@@ -11,11 +11,7 @@ own ``__REALTIME_TIMESTAMP`` fields.
 from __future__ import annotations
 
 import itertools
-import os
-import shutil
-import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -23,7 +19,8 @@ import pytest
 from pushrestic.errors import InputError, InputUnreadable, UsageError
 from pushrestic.journal import UnitJournal, outcome_from_environment, read_unit_journal
 from pushrestic.parsers import parse_groups
-from tests.conftest import FIXTURES, IN_CI, require_binary
+from tests.conftest import FIXTURES, require_binary
+from tests.integration.journals import Journals
 
 pytestmark = pytest.mark.integration
 
@@ -33,50 +30,6 @@ FIRST = "0b6c1e0f4a2d4f6b9c8e7d6a5b4c3d21"  # the older invocation in every fixt
 SECOND = "7e5f3a2b1c0d4e9f8a7b6c5d4e3f2a10"  # the newer one
 JOURNAL_REMOTE_DIRS = ("/usr/lib/systemd", "/lib/systemd")
 BUILD_TIMEOUT = 60
-
-
-@dataclass(frozen=True)
-class Journals:
-    """One journal file per export fixture, each alone in its own directory."""
-
-    root: Path
-
-    def file(self, name: str) -> str:
-        return str(self.root / name / f"{name}.journal")
-
-    def directory(self, name: str) -> str:
-        return str(self.root / name)
-
-
-def journal_remote() -> str:
-    """systemd-journal-remote, which Debian installs outside PATH (like require_binary)."""
-    path = shutil.which("systemd-journal-remote") or shutil.which(
-        "systemd-journal-remote", path=os.pathsep.join(JOURNAL_REMOTE_DIRS)
-    )
-    if path is None:
-        message = "systemd-journal-remote is not installed (bash tests/run.sh installs it)"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
-
-
-@pytest.fixture(scope="session")
-def journals(tmp_path_factory: pytest.TempPathFactory) -> Journals:
-    remote = journal_remote()
-    require_binary("journalctl")
-    root = tmp_path_factory.mktemp("journals")
-    for export in sorted(EXPORTS.glob("*.export")):
-        directory = root / export.stem
-        directory.mkdir()
-        subprocess.run(
-            [remote, f"--output={directory / export.stem}.journal", str(export)],
-            check=True,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            timeout=BUILD_TIMEOUT,
-        )
-    return Journals(root)
 
 
 def export_times(name: str) -> Iterator[tuple[float, dict[str, str]]]:
