@@ -100,7 +100,9 @@ def one_push(url: str, runs: int, workdir: Path) -> None:
     )
 
 
-def fleet(url: str, groups: int, pid: int, workdir: Path) -> None:
+def fleet(groups: int, workdir: Path) -> None:
+    """Each mode on a fresh gateway: the Pushgateway checks a push against every
+    group it holds, so a gateway already holding 1,000 groups is slower."""
     sys.path.insert(0, str(ROOT))
     from pushrestic.collect import InputSpec, collect_runs
     from pushrestic.deliver import Deliverer, PushSettings
@@ -108,28 +110,34 @@ def fleet(url: str, groups: int, pid: int, workdir: Path) -> None:
 
     (run,) = collect_runs(InputSpec(str(SAMPLE))).runs
 
-    def push(index: int, prefix: str) -> None:
-        host = f"{prefix}-host-{index:04d}"
-        settings = PushSettings(Gateway(url, instance=host), workdir / "spool" / host)
-        deliverer = Deliverer(settings)
-        deliverer.push([run], {})
-        if not deliverer.result.complete:
-            raise SystemExit(f"push failed: {deliverer.result.errors}")
-
-    before = rss_mb(pid)
     for label, workers in (("sequential", 1), ("8 at a time", 8)):
-        started = time.perf_counter()
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            list(pool.map(lambda i, p=label[:3]: push(i, p), range(groups)))
-        elapsed = time.perf_counter() - started
-        print(
-            f"fleet {label}: {groups} groups in {elapsed:.1f} s = {groups / elapsed:.0f} groups/s"
-        )
-    after = rss_mb(pid)
-    print(
-        f"gateway resident memory: {before:.0f} MB before, {after:.0f} MB holding "
-        f"{2 * groups} groups ({(after - before) * 1024 / (2 * groups):.1f} KiB per group)"
-    )
+        directory = workdir / label.replace(" ", "-")
+        directory.mkdir()
+        process, url = start_gateway(directory)
+        try:
+
+            def push(index: int, url: str = url, directory: Path = directory) -> None:
+                host = f"host-{index:04d}"
+                settings = PushSettings(Gateway(url, instance=host), directory / "spool" / host)
+                deliverer = Deliverer(settings)
+                deliverer.push([run], {})
+                if not deliverer.result.complete:
+                    raise SystemExit(f"push failed: {deliverer.result.errors}")
+
+            before = rss_mb(process.pid)
+            started = time.perf_counter()
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                list(pool.map(push, range(groups)))
+            elapsed = time.perf_counter() - started
+            after = rss_mb(process.pid)
+            print(
+                f"fleet {label}: {groups} groups in {elapsed:.1f} s = {groups / elapsed:.0f} "
+                f"groups/s; gateway memory {before:.0f} MB empty, {after:.0f} MB with {groups} "
+                f"groups ({(after - before) * 1024 / groups:.1f} KiB per group)"
+            )
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
 
 
 def main() -> None:
@@ -142,10 +150,10 @@ def main() -> None:
         process, url = start_gateway(workdir)
         try:
             one_push(url, args.runs, workdir)
-            fleet(url, args.groups, process.pid, workdir)
         finally:
             process.terminate()
             process.wait(timeout=10)
+        fleet(args.groups, workdir)
 
 
 if __name__ == "__main__":
