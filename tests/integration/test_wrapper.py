@@ -10,6 +10,7 @@ and, for deterministic failures, what restic prints when run bare.
 from __future__ import annotations
 
 import os
+import pty
 import shutil
 import signal
 import tempfile
@@ -22,6 +23,7 @@ import pytest
 from tests.conftest import require_binary
 from tests.integration.conftest import (
     NOBODY,
+    PASSWORD,
     RESTIC_TIMEOUT,
     ResticRepo,
     SourceTree,
@@ -219,3 +221,38 @@ def test_sigint_to_pushrestic_interrupts_a_running_backup(
     assert output["interrupted"]
     assert output["backup"] is None or output["backup"]["snapshot_id"] is None
     assert repo.snapshots() == []
+
+
+def test_restic_asks_for_its_password_on_the_terminal_pushrestic_runs_in(
+    restic_repo: ResticRepo, tmp_path: Path
+) -> None:
+    """In the foreground of a terminal the command shares pushrestic's process group,
+    so restic may switch the terminal's echo off and read it (in a background group
+    it would be stopped); its prompt, printed without a newline, shows at once."""
+    repo = restic_repo
+    env = repo.environment()
+    del env["RESTIC_PASSWORD"]
+    result = tmp_path / "result.json"
+    master, slave = pty.openpty()
+    try:
+        proc = start_wrapper(
+            result,
+            repo.command(("backup", "src")),
+            stdin=slave,
+            env=env,
+            cwd=repo.work,
+            take_tty=True,
+        )
+        os.close(slave)
+        slave = -1
+        shown = read_until(proc, b"enter password for repository: ")
+        os.write(master, PASSWORD.encode() + b"\n")
+        facts, rest = finish_wrapper(proc, result, timeout=RESTIC_TIMEOUT)
+    finally:
+        os.close(master)
+        if slave >= 0:
+            os.close(slave)
+    assert facts["exit_code"] == 0, shown + rest
+    (snapshot,) = repo.snapshots()
+    assert f"snapshot {snapshot['short_id']} saved".encode() in rest
+    assert_backup_of(only_group(facts)["backup"], SourceTree(repo.work / "src"), snapshot)

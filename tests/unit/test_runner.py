@@ -1,0 +1,629 @@
+"""run_command: output passed through unchanged and at once, parsed as it streams in constant
+memory, the shell's exit codes, signals forwarded exactly once.
+
+Small real commands (``sh``, ``printf``, ``python3 -c``). What needs signals sent
+to pushrestic itself runs :data:`WRAPPER` (run_command in a child python)
+through :func:`start_wrapper`; every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import select
+import signal
+import subprocess
+import sys
+import termios
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pushrestic import runner
+from pushrestic.errors import InputError
+from pushrestic.inputs import MAX_LINE, LineReader
+from pushrestic.parsers import FORMATS, parse_groups
+from pushrestic.runner import Wrapped, run_command
+from tests.conftest import SAMPLES
+
+REPO = Path(__file__).resolve().parents[2]
+AUTORESTIC_LOG = REPO / "pushrestic" / "examples" / "autorestic-backup.log"
+WAIT = 30.0  # the most any wait in these tests may take
+
+# run_command in a child python, for what needs signals sent to pushrestic itself.
+# argv: RESULT STDOUT STDERR COMMAND... (STDOUT/STDERR: a file, or - for the child's
+# own; the same twice is one descriptor, as 2>&1 makes it). With TAKE_TTY set, the child
+# (a session leader) makes its stdin, a terminal, its controlling terminal.
+WRAPPER = r"""
+import dataclasses, json, os, sys
+from pushrestic.runner import run_command
+
+def status(field):
+    with open("/proc/self/status") as stream:
+        for line in stream:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise LookupError(field)
+
+result, out_path, err_path, argv = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+if os.environ.get("TAKE_TTY"):
+    os.close(os.open(os.ttyname(0), os.O_RDWR))
+flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+out = 1 if out_path == "-" else os.open(out_path, flags, 0o644)
+err = out if err_path == out_path else 2 if err_path == "-" else os.open(err_path, flags, 0o644)
+rss_before = status("VmRSS")
+wrapped = run_command(argv, stdout=out, stderr=err)
+facts = {
+    "exit_code": wrapped.exit_code,
+    "interrupted_by": wrapped.interrupted_by,
+    "duration_seconds": wrapped.duration_seconds,
+    "start_error": wrapped.start_error,
+    "parse_error": None if wrapped.parse_error is None else str(wrapped.parse_error),
+    "groups": [dataclasses.asdict(group) for group in wrapped.groups],
+    "pid": os.getpid(),
+    "rss_before": rss_before,
+    "peak_rss": status("VmHWM"),
+}
+with open(result, "w") as stream:
+    json.dump(facts, stream)
+"""
+
+
+# -- helpers ------------------------------------------------------------------
+
+
+def wrap(tmp_path: Path, argv: Sequence[str], *, fmt: str = "auto") -> tuple[Wrapped, bytes, bytes]:
+    """run_command in this process, its stdout and stderr written to files; returns
+    the result and what was written to each."""
+    out_path, err_path = tmp_path / "passed-stdout", tmp_path / "passed-stderr"
+    with out_path.open("wb") as out, err_path.open("wb") as err:
+        wrapped = run_command(argv, fmt=fmt, stdout=out.fileno(), stderr=err.fileno())
+    return wrapped, out_path.read_bytes(), err_path.read_bytes()
+
+
+def python(code: str) -> list[str]:
+    return [sys.executable, "-c", code]
+
+
+def wrapper_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """This environment, with this checkout's pushrestic first on the path."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, (str(REPO), env.get("PYTHONPATH"))))
+    env.update(extra or {})
+    return env
+
+
+def start_wrapper(
+    result: Path,
+    argv: Sequence[str],
+    *,
+    stdout: str = "-",
+    stderr: str = "-",
+    stdin: int = subprocess.DEVNULL,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    take_tty: bool = False,
+) -> subprocess.Popen[bytes]:
+    """Start :data:`WRAPPER` in a session of its own (no controlling terminal, unless
+    ``take_tty``), its own stdout on a pipe (where the command's goes with ``-``)."""
+    environment = wrapper_environment(env)
+    if take_tty:
+        environment["TAKE_TTY"] = "1"
+    return subprocess.Popen(
+        [sys.executable, "-c", WRAPPER, str(result), stdout, stderr, *argv],
+        stdin=stdin,
+        stdout=subprocess.PIPE,
+        env=environment,
+        cwd=cwd,
+        start_new_session=True,
+    )
+
+
+def read_until(proc: subprocess.Popen[bytes], marker: bytes, timeout: float = WAIT) -> bytes:
+    """Read the child's stdout until ``marker`` shows (bounded); returns what was read."""
+    assert proc.stdout is not None
+    fd = proc.stdout.fileno()
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while marker not in seen:
+        left = deadline - time.monotonic()
+        assert left > 0, f"{marker!r} not seen in {timeout} s; got {seen[-500:]!r}"
+        ready, _, _ = select.select([fd], [], [], left)
+        if ready:
+            chunk = os.read(fd, 65536)
+            assert chunk, f"output ended before {marker!r}; got {seen[-500:]!r}"
+            seen += chunk
+    return seen
+
+
+def finish_wrapper(
+    proc: subprocess.Popen[bytes],
+    result: Path,
+    *,
+    timeout: float = WAIT,
+    answer: bytes | None = None,
+) -> tuple[dict[str, Any], bytes]:
+    """Write ``answer`` to the wrapper's stdin (a pipe) and wait for it (bounded);
+    returns its facts and the rest of its stdout."""
+    try:
+        rest, _ = proc.communicate(answer, timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, f"the wrapper failed ({proc.returncode})"
+    facts: dict[str, Any] = json.loads(result.read_text())
+    return facts, rest
+
+
+@pytest.fixture
+def restore_sighup() -> Iterator[None]:
+    previous = signal.getsignal(signal.SIGHUP)
+    yield
+    signal.signal(signal.SIGHUP, previous)
+
+
+# -- pass-through -------------------------------------------------------------
+
+
+def test_output_passes_through_unchanged_and_a_last_line_without_newline_is_parsed(
+    tmp_path: Path,
+) -> None:
+    command = (
+        "printf 'Files:           3 new,     0 changed,     0 unmodified\\n'; "
+        "printf 'snap'; printf 'shot 0123abcd'; printf ' saved'"
+    )
+    wrapped, out, err = wrap(tmp_path, ["sh", "-c", command])
+    assert out == (
+        b"Files:           3 new,     0 changed,     0 unmodified\nsnapshot 0123abcd saved"
+    )
+    assert err == b""
+    assert wrapped.exit_code == 0
+    assert wrapped.parse_error is None
+    (group,) = wrapped.groups
+    assert group.output.backup is not None
+    assert group.output.backup.snapshot_id == "0123abcd"
+    assert group.output.backup.summary is not None
+    assert group.output.backup.summary.files_new == 3
+    assert group.output.lines == 2
+
+
+def test_each_stream_keeps_its_own_unfinished_line_when_they_interleave(tmp_path: Path) -> None:
+    command = (
+        "printf 'Files:   1 new,  '; printf 'open repository\\n' >&2; "
+        "printf '0 changed,  2 unmodified\\nsnapshot 0123abcd'; printf 'Warning: at least ' >&2; "
+        "printf ' saved\\n'; printf 'one source file could not be read\\n' >&2; exit 3"
+    )
+    wrapped, out, err = wrap(tmp_path, ["sh", "-c", command])
+    assert out == b"Files:   1 new,  0 changed,  2 unmodified\nsnapshot 0123abcd saved\n"
+    assert err == b"open repository\nWarning: at least one source file could not be read\n"
+    assert wrapped.exit_code == 3
+    (group,) = wrapped.groups
+    backup = group.output.backup
+    assert backup is not None
+    assert backup.summary is not None
+    assert (backup.summary.files_new, backup.summary.files_unmodified) == (1, 2)
+    assert backup.snapshot_id == "0123abcd"
+    assert backup.unreadable_warning
+    assert group.output.lines == 4
+
+
+def test_binary_output_passes_through_byte_for_byte(tmp_path: Path) -> None:
+    data = bytes(range(256)) * 1000 + b"\r\n\x00\xff\xfe no newline at the end"
+    source = tmp_path / "binary"
+    source.write_bytes(data)
+    wrapped, out, err = wrap(tmp_path, ["cat", str(source)])
+    assert out == data
+    assert err == b""
+    assert wrapped.exit_code == 0
+    assert isinstance(wrapped.parse_error, InputError)  # not restic's output
+    assert wrapped.groups == ()
+
+
+def test_a_prompt_shows_before_the_command_reads_its_answer(tmp_path: Path) -> None:
+    result = tmp_path / "result.json"
+    command = ["sh", "-c", 'printf "enter password: "; read answer; echo "got $answer"']
+    proc = start_wrapper(result, command, stdin=subprocess.PIPE)
+    shown = read_until(proc, b"enter password: ")
+    facts, rest = finish_wrapper(proc, result, answer=b"secret\n")
+    assert shown + rest == b"enter password: got secret\n"
+    assert facts["exit_code"] == 0
+
+
+def test_a_closed_destination_stops_the_pass_through_not_the_run(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        wrapped = run_command(
+            ["sh", "-c", "echo 'snapshot 0123abcd saved'; echo done >&2; exit 3"],
+            stdout=write_end,
+            stderr=os.open(os.devnull, os.O_WRONLY),
+        )
+    finally:
+        os.close(write_end)
+    assert wrapped.exit_code == 3
+    (group,) = wrapped.groups
+    assert group.output.backup is not None
+    assert group.output.backup.snapshot_id == "0123abcd"
+    assert "cannot pass the command's stdout through" in caplog.text
+
+
+def test_output_printed_just_after_the_command_exits_is_not_lost(tmp_path: Path) -> None:
+    command = "(sleep 0.3; echo 'snapshot 0123abcd saved') & echo started"
+    wrapped, out, _ = wrap(tmp_path, ["sh", "-c", command])
+    assert out == b"started\nsnapshot 0123abcd saved\n"
+    (group,) = wrapped.groups
+    assert group.output.backup is not None
+    assert group.output.backup.snapshot_id == "0123abcd"
+
+
+def test_a_background_grandchild_holding_the_pipes_is_waited_for_a_bounded_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(runner, "DRAIN_SECONDS", 0.3)
+    begin = time.monotonic()
+    wrapped, out, _ = wrap(tmp_path, ["sh", "-c", "sleep 60 & echo $!"])
+    try:
+        assert time.monotonic() - begin < 10
+        assert wrapped.exit_code == 0
+        assert "output is still open" in caplog.text
+    finally:
+        os.kill(int(out), signal.SIGKILL)
+
+
+# -- memory -------------------------------------------------------------------
+
+FIFTY_MB = 50 * 1000 * 1000
+# Prints FIFTY_MB bytes of restic-like lines (or one line), then a snapshot line.
+_PRODUCER = r"""
+import sys
+size, kind = int(sys.argv[1]), sys.argv[2]
+if kind == "lines":
+    lines = (
+        b'{"message_type":"status","percent_done":0.5,"total_files":19,"files_done":3}\n'
+        b"[0:01] 10.00%  1 files 1.000 MiB, total 10 files 10.000 MiB, 0 errors\n"
+        b"new       /data/some/file, saved in 0.002s (702 B added)\n"
+        b"some line that is nobody's at all, but long enough to be counted once\n"
+    )
+    block = lines * (1_000_000 // len(lines))
+else:
+    block = b"x" * 1_000_000
+out = sys.stdout.buffer
+written = 0
+while written + len(block) <= size:
+    out.write(block)
+    written += len(block)
+out.write(b"y" * (size - written))
+out.write(b"\nsnapshot 0123abcd saved\n")
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["lines", "one-line"])
+def test_fifty_megabytes_of_output_pass_through_in_bounded_memory(
+    tmp_path: Path, kind: str
+) -> None:
+    result, passed = tmp_path / "result.json", tmp_path / "passed"
+    proc = start_wrapper(
+        result, [*python(_PRODUCER), str(FIFTY_MB), kind], stdout=str(passed), stderr=str(passed)
+    )
+    facts, _ = finish_wrapper(proc, result, timeout=120.0)
+    assert facts["exit_code"] == 0
+    assert passed.stat().st_size == FIFTY_MB + len(b"\nsnapshot 0123abcd saved\n")
+    assert facts["parse_error"] is None
+    (group,) = facts["groups"]
+    assert group["output"]["backup"]["snapshot_id"] == "0123abcd"
+    growth = facts["peak_rss"] - facts["rss_before"]
+    assert growth < 16 * 1024 * 1024, f"peak memory grew by {growth / 1e6:.1f} MB"
+
+
+# -- parsing ------------------------------------------------------------------
+
+
+def test_restic_lines_and_exit_code_3_are_both_kept(tmp_path: Path) -> None:
+    command = "\n".join(
+        [
+            "echo 'using parent snapshot 89abcdef'",
+            "echo 'Files:           0 new,     1 changed,    18 unmodified'",
+            "echo 'Dirs:            0 new,     2 changed,     4 unmodified'",
+            "echo 'Added to the repository: 3.500 KiB (1.200 KiB stored)'",
+            "echo 'processed 19 files, 1.026 MiB in 0:02'",
+            "echo 'snapshot 0123abcd saved'",
+            "echo 'Warning: at least one source file could not be read' >&2",
+            "exit 3",
+        ]
+    )
+    wrapped, _, _ = wrap(tmp_path, ["sh", "-c", command])
+    assert wrapped.exit_code == 3
+    assert wrapped.parse_error is None
+    (group,) = wrapped.groups
+    assert (group.location, group.backend, group.exit_code) == (None, None, None)
+    backup = group.output.backup
+    assert backup is not None
+    assert backup.summary is not None
+    assert backup.parent_snapshot_id == "89abcdef"
+    assert backup.summary.files_changed == 1
+    assert backup.summary.dirs_unmodified == 4
+    assert backup.summary.added_bytes == 3584
+    assert backup.summary.processed_files == 19
+    assert backup.summary.duration_seconds == 2
+    assert backup.snapshot_id == "0123abcd"
+    assert backup.unreadable_warning
+
+
+def test_the_parse_gives_what_parsing_the_passed_output_gives(tmp_path: Path) -> None:
+    log = SAMPLES / "restic-0.12.1-backup-text-incremental.reconstructed.log"
+    wrapped, out, _ = wrap(tmp_path, ["cat", str(log)])
+    assert out == log.read_bytes()
+    with log.open("rb") as stream:
+        expected = parse_groups(LineReader(stream, "<cat>"), source="<cat>")
+    assert list(wrapped.groups) == expected
+
+
+def test_an_autorestic_log_is_recognized_by_its_lines(tmp_path: Path) -> None:
+    wrapped, out, _ = wrap(tmp_path, ["cat", str(AUTORESTIC_LOG)])
+    assert out == AUTORESTIC_LOG.read_bytes()
+    with AUTORESTIC_LOG.open("rb") as stream:
+        expected = parse_groups(LineReader(stream, "<cat>"), source="<cat>")
+    assert len(expected) > 1
+    assert list(wrapped.groups) == expected
+
+
+def test_a_command_named_autorestic_is_parsed_as_autorestic(tmp_path: Path) -> None:
+    script = tmp_path / "autorestic"
+    # Restic's lines first: detected by its lines alone, this would be a restic log.
+    script.write_text(
+        "#!/bin/sh\necho 'snapshot 0123abcd saved'\nexec cat " + str(AUTORESTIC_LOG) + "\n"
+    )
+    script.chmod(0o755)
+    wrapped, _, _ = wrap(tmp_path, [str(script)])
+    assert wrapped.parse_error is None
+    assert len(wrapped.groups) > 1
+    assert all(group.location is not None for group in wrapped.groups)
+
+
+def test_a_command_that_prints_nothing_gives_no_group_and_no_error(tmp_path: Path) -> None:
+    wrapped, out, err = wrap(tmp_path, ["true"])
+    assert (wrapped.exit_code, wrapped.groups, wrapped.parse_error) == (0, (), None)
+    assert out == err == b""
+
+
+def test_output_that_is_not_restics_is_a_parse_error(tmp_path: Path) -> None:
+    wrapped, out, _ = wrap(tmp_path, ["echo", "hello"])
+    assert out == b"hello\n"
+    assert wrapped.groups == ()
+    assert isinstance(wrapped.parse_error, InputError)
+    assert "not restic output" in str(wrapped.parse_error)
+
+
+def test_a_value_that_does_not_parse_stops_the_parsing_not_the_pass_through(
+    tmp_path: Path,
+) -> None:
+    command = (
+        'echo \'{"message_type":"summary","files_new":"many"}\'; '
+        "echo 'snapshot 0123abcd saved'; echo after"
+    )
+    wrapped, out, _ = wrap(tmp_path, ["sh", "-c", command])
+    assert out.endswith(b"snapshot 0123abcd saved\nafter\n")
+    assert wrapped.groups == ()
+    assert isinstance(wrapped.parse_error, InputError)
+    assert wrapped.parse_error.line == 1
+
+
+def test_a_line_longer_than_the_limit_is_passed_whole_and_parsed_cut(tmp_path: Path) -> None:
+    size = 3 * MAX_LINE + 123
+    code = (
+        "import sys; out = sys.stdout.buffer; out.write(b'processed 1 files, ' + b'9' * "
+        f"{size}); out.write(b'\\nsnapshot 0123abcd saved\\n')"
+    )
+    wrapped, out, _ = wrap(tmp_path, python(code))
+    assert len(out) == len("processed 1 files, ") + size + len("\nsnapshot 0123abcd saved\n")
+    (group,) = wrapped.groups
+    assert group.output.backup is not None
+    assert group.output.backup.snapshot_id == "0123abcd"
+    assert group.output.lines == 2
+
+
+def test_an_explicit_format_skips_the_detection(tmp_path: Path) -> None:
+    wrapped, _, _ = wrap(tmp_path, ["cat", str(AUTORESTIC_LOG)], fmt="text")
+    (group,) = wrapped.groups
+    assert group.location is None
+
+
+def test_the_limits_and_formats_are_the_input_layers() -> None:
+    assert runner.MAX_LINE == MAX_LINE
+    assert runner.FORMATS == FORMATS
+
+
+def test_the_parsers_are_not_imported_before_a_command_starts() -> None:
+    """The command's start must not wait for them: run_command imports them after."""
+    code = "import sys, pushrestic.runner; print(sorted(sys.modules))"
+    done = subprocess.run(
+        python(code), capture_output=True, text=True, env=wrapper_environment(), check=True
+    )
+    assert "pushrestic.parsers" not in done.stdout
+    assert "pushrestic.model" not in done.stdout
+
+
+def test_an_empty_command_or_an_unknown_format_is_a_programming_error() -> None:
+    with pytest.raises(ValueError, match="no command"):
+        run_command([])
+    with pytest.raises(ValueError, match="unknown format"):
+        run_command(["true"], fmt="yaml")
+
+
+# -- exit codes ---------------------------------------------------------------
+
+
+def test_the_commands_exit_code_and_times_are_kept(tmp_path: Path) -> None:
+    before = time.time()
+    wrapped, _, _ = wrap(tmp_path, ["sh", "-c", "sleep 0.2; exit 42"])
+    assert wrapped.exit_code == 42
+    assert wrapped.argv == ("sh", "-c", "sleep 0.2; exit 42")
+    assert before <= wrapped.started_at <= wrapped.ended_at <= time.time()
+    assert 0.2 <= wrapped.duration_seconds < WAIT
+    assert wrapped.ended_at - wrapped.started_at == pytest.approx(
+        wrapped.duration_seconds, abs=0.05
+    )
+    assert (wrapped.start_error, wrapped.interrupted_by) == (None, None)
+
+
+def test_without_a_pidfd_the_exit_is_found_by_polling(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runner, "_pidfd", lambda pid: None)
+    wrapped, out, _ = wrap(tmp_path, ["sh", "-c", "echo 'snapshot 0123abcd saved'; exit 4"])
+    assert (wrapped.exit_code, out) == (4, b"snapshot 0123abcd saved\n")
+    assert len(wrapped.groups) == 1
+
+
+def test_a_command_that_closes_its_output_early_is_still_waited_for(tmp_path: Path) -> None:
+    wrapped, out, _ = wrap(tmp_path, ["sh", "-c", "echo early; exec >&- 2>&-; sleep 0.3; exit 6"])
+    assert (wrapped.exit_code, out) == (6, b"early\n")
+    assert wrapped.duration_seconds >= 0.3
+
+
+def test_a_command_not_found_exits_127() -> None:
+    wrapped = run_command(["pushrestic-no-such-command"])
+    assert wrapped.exit_code == 127
+    assert wrapped.start_error == "command not found: pushrestic-no-such-command"
+    assert (wrapped.groups, wrapped.parse_error) == ((), None)
+
+
+def test_a_missing_path_exits_127(tmp_path: Path) -> None:
+    wrapped = run_command([str(tmp_path / "gone")])
+    assert wrapped.exit_code == 127
+    assert wrapped.start_error == f"no such file: {tmp_path / 'gone'}"
+
+
+def test_a_file_that_is_not_executable_exits_126(tmp_path: Path) -> None:
+    script = tmp_path / "script"
+    script.write_text("#!/bin/sh\necho hi\n")
+    script.chmod(0o644)
+    wrapped = run_command([str(script)])
+    assert wrapped.exit_code == 126
+    assert wrapped.start_error == f"permission denied: {script}"
+    directory = run_command([str(tmp_path)])
+    assert directory.exit_code == 126
+
+
+def test_a_command_killed_by_sigkill_exits_137(tmp_path: Path) -> None:
+    wrapped, _, _ = wrap(tmp_path, ["sh", "-c", "echo 'open repository'; kill -KILL $$"])
+    assert wrapped.exit_code == 137
+    assert wrapped.interrupted_by is None
+    (group,) = wrapped.groups
+    assert group.output.recognized
+
+
+# -- signals ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP], ids=lambda s: s.name
+)
+def test_a_signal_to_pushrestic_reaches_the_whole_command_and_is_reported(
+    tmp_path: Path, signum: signal.Signals
+) -> None:
+    result = tmp_path / "result.json"
+    # sh waits for sleep: only a signal to the whole group ends both at once.
+    proc = start_wrapper(result, ["sh", "-c", "echo ready; sleep 60; echo not reached"])
+    read_until(proc, b"ready\n")
+    proc.send_signal(signum)
+    facts, rest = finish_wrapper(proc, result)
+    assert facts["interrupted_by"] == signum
+    assert facts["exit_code"] == 128 + signum
+    assert facts["duration_seconds"] < WAIT
+    assert b"not reached" not in rest
+
+
+# Counts the SIGINTs it gets: ready once it handles them, then, after the first,
+# a moment for a second one before it prints the count and its process group.
+_COUNTER = r"""
+import os, signal, sys, time
+count = 0
+def handle(signum, frame):
+    global count
+    count += 1
+signal.signal(signal.SIGINT, handle)
+print("ready", flush=True)
+deadline = time.monotonic() + 30
+while count == 0 and time.monotonic() < deadline:
+    time.sleep(0.01)
+linger = time.monotonic() + 0.5
+while time.monotonic() < linger:
+    time.sleep(0.01)
+print(f"count={count} pgid={os.getpgrp()}", flush=True)
+sys.exit(130)
+"""
+
+
+def test_a_sigint_sent_to_pushrestic_is_forwarded_once(tmp_path: Path) -> None:
+    result = tmp_path / "result.json"
+    proc = start_wrapper(result, python(_COUNTER))
+    read_until(proc, b"ready\n")
+    proc.send_signal(signal.SIGINT)
+    facts, rest = finish_wrapper(proc, result)
+    # Without a terminal the command runs in a process group of its own.
+    assert rest == f"count=1 pgid={_pgid_line(rest)}\n".encode()
+    assert _pgid_line(rest) != facts["pid"]
+    assert (facts["interrupted_by"], facts["exit_code"]) == (signal.SIGINT, 130)
+
+
+def test_ctrl_c_in_a_terminal_reaches_the_command_once(tmp_path: Path) -> None:
+    """The terminal signals the foreground group: pushrestic must not forward it again."""
+    result = tmp_path / "result.json"
+    master, slave = pty.openpty()
+    try:
+        proc = start_wrapper(result, python(_COUNTER), stdin=slave, take_tty=True)
+        os.close(slave)
+        slave = -1
+        read_until(proc, b"ready\n")
+        assert termios.tcgetattr(master)[6][termios.VINTR] == b"\x03"
+        os.write(master, b"\x03")
+        facts, rest = finish_wrapper(proc, result)
+    finally:
+        os.close(master)
+        if slave >= 0:
+            os.close(slave)
+    assert rest == f"count=1 pgid={facts['pid']}\n".encode()
+    assert (facts["interrupted_by"], facts["exit_code"]) == (signal.SIGINT, 130)
+
+
+def _pgid_line(output: bytes) -> int:
+    return int(output.decode().rsplit("pgid=", 1)[1])
+
+
+def test_the_previous_signal_handlers_are_restored(tmp_path: Path) -> None:
+    before = {signum: signal.getsignal(signum) for signum in runner.FORWARDED_SIGNALS}
+    wrap(tmp_path, ["true"])
+    run_command(["pushrestic-no-such-command"])
+    assert {signum: signal.getsignal(signum) for signum in runner.FORWARDED_SIGNALS} == before
+
+
+@pytest.mark.usefixtures("restore_sighup")
+def test_an_ignored_signal_stays_ignored_for_the_command(tmp_path: Path) -> None:
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # as nohup leaves it
+    wrapped, out, _ = wrap(tmp_path, ["sh", "-c", "kill -HUP $$; echo survived"])
+    assert out == b"survived\n"
+    assert (wrapped.exit_code, wrapped.interrupted_by) == (0, None)
+    assert signal.getsignal(signal.SIGHUP) == signal.SIG_IGN
+
+
+def test_a_run_outside_the_main_thread_forwards_no_signal_and_still_works(
+    tmp_path: Path,
+) -> None:
+    results: list[Wrapped] = []
+    thread = threading.Thread(
+        target=lambda: results.append(run_command(["sh", "-c", "exit 5"], stdout=1, stderr=2))
+    )
+    thread.start()
+    thread.join(WAIT)
+    assert not thread.is_alive()
+    assert results[0].exit_code == 5
