@@ -30,6 +30,8 @@ fi
 
 python3 -m pip install -q --disable-pip-version-check -e ".[test]"
 
-python3 -m ruff check pushrestic tests bench
+python3 -m ruff check pushrestic tests bench grafana
+python3 -m ruff format --check pushrestic tests bench grafana
 python3 -m mypy
+python3 grafana/generate.py --check
 python3 -m pytest "$@"
