@@ -11,3 +11,9 @@ python3 -m bench.startup
 echo
 echo "== large logs (bench/parse_large_logs.py)"
 python3 -m bench.parse_large_logs
+echo
+echo "== delivery (bench/push_gateway.py)"
+python3 -m bench.push_gateway
+echo
+echo "== wrapper (bench/wrapper.py)"
+python3 -m bench.wrapper

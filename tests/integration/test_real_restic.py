@@ -330,10 +330,12 @@ def test_forget_prune_text_reports_the_snapshots_kept_and_removed(
     assert len(after) == 2
     result = pushed(maintenance.logs["forget-prune.log"])
 
-    assert result.value("restic_forget_kept_snapshots") == len(after)
-    assert result.value("restic_forget_removed_snapshots") == len(before) - len(after)
-    assert result.value("restic_prune_removed_blobs") is not None
-    assert result.value("restic_repository_size_bytes") is not None
+    assert result.value("restic_forget_kept_snapshots", operation="forget") == len(after)
+    assert result.value("restic_forget_removed_snapshots", operation="forget") == len(before) - len(
+        after
+    )
+    assert result.value("restic_prune_removed_blobs", operation="forget") is not None
+    assert result.value("restic_repository_size_bytes", operation="forget") is not None
     assert result.series("restic_backup_success") == []
 
 
@@ -344,8 +346,10 @@ def test_forget_json_reports_the_snapshots_kept_and_removed(
     assert len(after) == 1
     result = pushed(maintenance.logs["forget.json"])
 
-    assert result.value("restic_forget_kept_snapshots") == len(after)
-    assert result.value("restic_forget_removed_snapshots") == len(before) - len(after)
+    assert result.value("restic_forget_kept_snapshots", operation="forget") == len(after)
+    assert result.value("restic_forget_removed_snapshots", operation="forget") == len(before) - len(
+        after
+    )
     assert result.series("restic_backup_success") == []
 
 
@@ -354,8 +358,8 @@ def test_check_of_a_sound_repository_is_a_success(maintenance: MaintenanceScenar
     assert log.exit_code == 0
     result = pushed(log)
 
-    assert result.value("restic_check_success") == 1
-    assert result.value("restic_check_last_run_timestamp_seconds") is not None
+    assert result.value("restic_check_success", operation="check") == 1
+    assert result.value("restic_check_last_run_timestamp_seconds", operation="check") is not None
     assert result.series("restic_backup_success") == []
 
 
@@ -368,7 +372,7 @@ def test_check_of_a_damaged_repository_is_a_failure(
     assert "Fatal: repository contains errors" in log.completed.combined
     result = pushed(log, *given)
 
-    assert result.value("restic_check_success") == 0
+    assert result.value("restic_check_success", operation="check") == 0
     assert result.series("restic_backup_success") == []
 
 
