@@ -72,7 +72,7 @@ def collect_runs(spec: InputSpec, *, now: float | None = None) -> Collected:
             ended_at=ended_at,
         )
         for group in groups
-        if _selected(group, spec)
+        if _selected(group, spec.location, spec.backend)
     )
     if not runs:
         raise UsageError(
@@ -103,10 +103,11 @@ def _parse(spec: InputSpec) -> tuple[list[GroupOutput], str]:
             raise
 
 
-def _selected(group: GroupOutput, spec: InputSpec) -> bool:
-    if spec.location is not None and group.location not in (None, spec.location):
+def _selected(group: GroupOutput, location: str | None, backend: str | None) -> bool:
+    """Whether the caller's --location/--backend pick this group (unnamed groups always)."""
+    if location is not None and group.location not in (None, location):
         return False
-    return spec.backend is None or group.backend in (None, spec.backend)
+    return backend is None or group.backend in (None, backend)
 
 
 def runs_of_command(
@@ -133,7 +134,7 @@ def runs_of_command(
             wall_seconds=wrapped.duration_seconds if group.location is None else None,
         )
         for group in groups
-        if _selected(group, InputSpec(location=location, backend=backend))
+        if _selected(group, location, backend)
     ]
     if wrapped.interrupted_by is not None:
         log.warning("the command was interrupted by signal %d", wrapped.interrupted_by)
@@ -169,7 +170,7 @@ def runs_of_hook(
             ended_at=now,
         )
         for group in groups
-        if _selected(group, InputSpec(location=location, backend=backend))
+        if _selected(group, location, backend)
     ]
     return runs, None
 
@@ -226,6 +227,6 @@ def runs_of_journal(
             steps=steps,
         )
         for group in groups
-        if _selected(group, InputSpec(location=location, backend=backend))
+        if _selected(group, location, backend)
     ]
     return runs, None

@@ -31,10 +31,6 @@ class InputError(PushresticError):
             where = f"{source}:{line}" if source else f"line {line}"
         super().__init__(f"{where}: {message}" if where else message)
 
-    def located(self, source: str) -> InputError:
-        """Return the same error, naming ``source`` as the input."""
-        return InputError(self.reason, source=source, line=self.line)
-
 
 class InputUnreadable(InputError):
     """The input could not be opened or read at all."""

@@ -18,14 +18,14 @@ from dataclasses import dataclass
 from itertools import repeat
 from typing import BinaryIO
 
+from pushrestic.constants import MAX_LINE
 from pushrestic.errors import InputError, InputUnreadable
 from pushrestic.parsers.restic import SKIPPABLE_PREFIXES
 
 BLOCK_SIZE = 1 << 20
-# A single line longer than this is cut: restic never prints one, a binary or
-# corrupted file may, and memory must stay bounded.
-MAX_LINE = 1 << 20
 STDIN = "-"
+
+__all__ = ["BLOCK_SIZE", "MAX_LINE", "STDIN", "LineReader", "input_mtime", "open_input"]
 # How a block is taken apart depends on the lines of the block before: below
 # this average length (bytes), searched in place; from it, cut into lines.
 SCAN_BELOW_AVERAGE_LINE = 200
@@ -182,11 +182,6 @@ def open_input(path: str) -> tuple[BinaryIO, str]:
         return open(path, "rb"), path  # closed by the caller
     except OSError as error:
         raise InputUnreadable(f"cannot open: {error.strerror or error}", source=path) from None
-
-
-def lines_of_text(text: str, source: str = "<text>") -> LineReader:
-    """A LineReader over a string, for tests and environment-derived input."""
-    return LineReader(io.BytesIO(text.encode()), source)
 
 
 def input_mtime(path: str) -> float | None:

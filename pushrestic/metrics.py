@@ -40,6 +40,8 @@ RESERVED_LABELS = frozenset(
 )
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 
+LAST_SUCCESS = "restic_backup_last_success_timestamp_seconds"
+
 Sample = tuple[tuple[str, ...], float]
 
 
@@ -185,7 +187,7 @@ CATALOGUE: tuple[MetricSpec, ...] = (
         _backup(lambda run: run.ended_at),
     ),
     MetricSpec(
-        "restic_backup_last_success_timestamp_seconds",
+        LAST_SUCCESS,
         "Unix time when the last backup run that exited 0 (not a dry run) ended, as far as known.",
         _backup(lambda run: run.last_success_at),
     ),

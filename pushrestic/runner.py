@@ -53,6 +53,7 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
+from pushrestic.constants import FORMATS, MAX_LINE
 from pushrestic.errors import InputError
 
 if TYPE_CHECKING:
@@ -75,11 +76,6 @@ POLL_SECONDS = 0.05
 # or this many bytes.
 HEAD_LINES = 64
 HEAD_BYTES = 1 << 20
-# A longer line is cut (its start is parsed, all of it passed through), as the input
-# layer cuts it (inputs.MAX_LINE, not imported: see _StreamParser).
-MAX_LINE = 1 << 20
-# The formats run_command takes (parsers.FORMATS).
-FORMATS = ("auto", "text", "json", "autorestic")
 EXIT_NOT_FOUND = 127
 EXIT_NOT_EXECUTABLE = 126
 
@@ -114,7 +110,7 @@ def run_command(
 ) -> Wrapped:
     """Run ``argv``; its stdout goes to fd ``stdout``, its stderr to fd ``stderr``, unchanged.
 
-    ``fmt`` is one of ``parsers.FORMATS``; ``auto`` is autorestic when the
+    ``fmt`` is one of ``constants.FORMATS``; ``auto`` is autorestic when the
     command's name starts with ``autorestic`` or its first lines are
     autorestic's, else restic's output (text and JSON alike). Nothing is raised
     for a command that cannot be started or prints what cannot be parsed: the
@@ -379,8 +375,7 @@ class _StreamParser:
         self._head_lines = 0
         self._head_bytes = 0
         self._head_skippable = False
-        self._restic: ResticParser | None = None
-        self._autorestic: AutoresticParser | None = None
+        self._parser: ResticParser | AutoresticParser | None = None
         self._feed_one: Callable[[int, str], None] | None = None
         self.error: InputError | None = None
         self._bug: Exception | None = None
@@ -424,33 +419,16 @@ class _StreamParser:
             return (), error
 
     def _groups(self) -> tuple[GroupOutput, ...]:
-        from pushrestic.model import GroupOutput
+        from pushrestic.parsers import groups_of
 
-        if self._autorestic is not None:
-            groups = tuple(self._autorestic.groups())
-            if not self._autorestic.recognized:
-                raise InputError("no autorestic output found", source=self._source)
-            if not groups:
-                raise InputError("autorestic log shows no backend run", source=self._source)
-            return groups
-        assert self._restic is not None
-        output = self._restic.result()
-        if not output.recognized:
-            raise InputError(
-                "not restic output: no line restic prints was found", source=self._source
-            )
-        return (GroupOutput(None, None, output),)
+        assert self._parser is not None
+        return tuple(groups_of(self._parser, self._source))
 
     def _start(self, fmt: str) -> None:
-        from pushrestic.parsers.autorestic import AutoresticParser
-        from pushrestic.parsers.restic import ResticParser
+        from pushrestic.parsers import new_parser
 
-        if fmt == "autorestic":
-            self._autorestic = AutoresticParser(self._source)
-            self._feed_one = self._autorestic.feed
-        else:
-            self._restic = ResticParser(self._source)
-            self._feed_one = self._restic.feed
+        self._parser = new_parser(fmt, self._source)
+        self._feed_one = self._parser.feed
 
     def _hold(self, raw: bytes) -> None:
         assert self._head is not None

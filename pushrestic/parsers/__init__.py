@@ -12,14 +12,13 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 
+from pushrestic.constants import FORMATS
 from pushrestic.errors import InputError
 from pushrestic.model import GroupOutput
 from pushrestic.parsers.autorestic import AUTORESTIC_MARKERS, AutoresticParser
-from pushrestic.parsers.restic import SKIPPABLE_PREFIXES, NumberedLines, ResticParser
+from pushrestic.parsers.restic import SKIPPABLE_TEXT, NumberedLines, ResticParser
 
-FORMATS = ("auto", "text", "json", "autorestic")
 _PEEK = 64
-_SKIPPABLE_TEXT = tuple(p.decode() for p in SKIPPABLE_PREFIXES)
 
 
 def detect_format(head: list[tuple[int, str]]) -> str:
@@ -46,7 +45,7 @@ def _peek(iterator: Iterator[tuple[int, str]]) -> list[tuple[int, str]]:
     kept = 0
     skippable_kept = False
     for item in iterator:
-        if item[1].startswith(_SKIPPABLE_TEXT):
+        if item[1].startswith(SKIPPABLE_TEXT):
             if skippable_kept:
                 continue
             skippable_kept = True
@@ -73,16 +72,29 @@ def parse_groups(lines: NumberedLines, *, fmt: str = "auto", source: str = "") -
         raise InputError("empty input: no restic output to report on", source=source)
     if fmt == "auto":
         fmt = detect_format(head)
-    stream = itertools.chain(head, iterator)
-    if fmt == "autorestic":
-        parser = AutoresticParser(source).feed_all(stream)
+    parser = new_parser(fmt, source)
+    parser.feed_all(itertools.chain(head, iterator))
+    return groups_of(parser, source)
+
+
+def new_parser(fmt: str, source: str = "") -> AutoresticParser | ResticParser:
+    """The incremental parser for a decided format ('autorestic', else restic's)."""
+    return AutoresticParser(source) if fmt == "autorestic" else ResticParser(source)
+
+
+def groups_of(parser: AutoresticParser | ResticParser, source: str = "") -> list[GroupOutput]:
+    """What a parser fed a whole input shows, one GroupOutput per group.
+
+    Raises InputError when nothing it was fed is restic's or autorestic's output.
+    """
+    if isinstance(parser, AutoresticParser):
         groups = list(parser.groups())
         if not parser.recognized:
             raise InputError("no autorestic output found", source=source)
         if not groups:
             raise InputError("autorestic log shows no backend run", source=source)
         return groups
-    output = ResticParser(source).feed_all(stream).result()
+    output = parser.result()
     if not output.recognized:
         raise InputError("not restic output: no line restic prints was found", source=source)
     return [GroupOutput(None, None, output)]

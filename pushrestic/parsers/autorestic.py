@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 
 from pushrestic.model import GroupOutput
 from pushrestic.parsers.patterns import LazyPattern
-from pushrestic.parsers.restic import SKIPPABLE_PREFIXES, NumberedLines, ResticParser
+from pushrestic.parsers.restic import SKIPPABLE_TEXT, NumberedLines, ResticParser
 
 _BANNER = LazyPattern(r'\s*Backing up location "(.+)"\s*')
 _FORGET_BANNER = LazyPattern(r'\s*Forgetting for location "(.+)"\s*')
@@ -32,7 +32,6 @@ _ERRORS_FOUND = LazyPattern(
 )
 # Hooks run as 'bash -c <command>'; any other program executed is restic (or docker running it).
 _SHELLS = frozenset({"bash", "sh"})
-_SKIPPABLE_TEXT = tuple(p.decode() for p in SKIPPABLE_PREFIXES)
 _HEADER = LazyPattern(
     r"Using config(?: paths)?:.*|Using env:.*|Using lock:.*|Skipping \".+\", not due yet\."
     r"|Copying .+ → .+|Executing under: .*|Running hooks"
@@ -87,7 +86,7 @@ class AutoresticParser:
         return self
 
     def feed(self, number: int, raw: str) -> None:
-        if raw.startswith(_SKIPPABLE_TEXT):
+        if raw.startswith(SKIPPABLE_TEXT):
             # restic's progress and per-item lines say nothing autorestic's own
             # lines do not; the input layer may drop them, so they must not count.
             return

@@ -48,7 +48,7 @@ SKIPPABLE_PREFIXES: tuple[bytes, ...] = (
     b"modified  ",
     b"unchanged ",
 )
-_SKIPPABLE_TEXT = tuple(p.decode() for p in SKIPPABLE_PREFIXES)
+SKIPPABLE_TEXT = tuple(p.decode() for p in SKIPPABLE_PREFIXES)
 
 
 _compile = ascii_pattern
@@ -183,7 +183,7 @@ class ResticParser:
     def feed(self, number: int, raw: str) -> None:
         """Take one line (without or with its line ending)."""
         self._lines = max(self._lines, number)
-        if raw.startswith(_SKIPPABLE_TEXT):
+        if raw.startswith(SKIPPABLE_TEXT):
             # Checked on the line as read, as the input layer checks it before it
             # drops such lines: every one of them must have the same effect.
             self._recognized = self._backup_seen = True
@@ -196,7 +196,7 @@ class ResticParser:
         line = line.strip()
         if not line:
             return
-        if line.startswith(_SKIPPABLE_TEXT):  # the same after an escape or indentation
+        if line.startswith(SKIPPABLE_TEXT):  # the same after an escape or indentation
             self._recognized = self._backup_seen = True
             return
         if line[0] in "{[":

@@ -25,13 +25,13 @@ from urllib.parse import urlsplit
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from pushrestic.errors import UsageError
+from pushrestic.metrics import LAST_SUCCESS
 from pushrestic.transport import Handler, PushError, RetryPolicy, redact_url, request, send
 
 if TYPE_CHECKING:
     import requests
 
 _SAFE = re.compile(r"[A-Za-z0-9_.\-]+")
-LAST_SUCCESS = "restic_backup_last_success_timestamp_seconds"
 
 
 @dataclass(frozen=True, slots=True)

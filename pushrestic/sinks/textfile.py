@@ -25,10 +25,9 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from prometheus_client.samples import Sample
 
 from pushrestic.errors import DeliveryError
-from pushrestic.metrics import CATALOGUE, METRIC_NAMES, RunsCollector, build_registry
+from pushrestic.metrics import CATALOGUE, LAST_SUCCESS, METRIC_NAMES, RunsCollector, build_registry
 from pushrestic.model import Run
 
-LAST_SUCCESS = "restic_backup_last_success_timestamp_seconds"
 _HELP = {spec.name: spec.help for spec in CATALOGUE}
 Group = tuple[str, str, str]
 

@@ -32,8 +32,9 @@ def assert_pushrestic_accepts(command: str) -> None:
     parsed = build_parser().parse_args(arguments)
     assert parsed.command in ("push", "run", "hook", "journal")
     if parsed.command == "run":
-        assert parsed.argv, "run wraps a command"
-        assert Path(parsed.argv[-1] if parsed.argv[0] != "--" else parsed.argv[1]).name
+        wrapped = parsed.argv[1:] if parsed.argv[:1] == ["--"] else parsed.argv
+        assert wrapped, "run wraps a command"
+        assert Path(wrapped[0]).name in ("restic", "autorestic"), wrapped
 
 
 def unit_commands(path: Path) -> dict[str, str]:

@@ -18,7 +18,11 @@ Series = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
 def journal_command(
-    journals: Journals, name: str, *args: str, env: dict[str, str] | None = None
+    journals: Journals,
+    name: str,
+    *args: str,
+    env: dict[str, str] | None = None,
+    unit: str = UNIT,
 ) -> tuple[int, Series, str]:
     base = {
         k: v
@@ -32,7 +36,7 @@ def journal_command(
             "pushrestic",
             "journal",
             "--unit",
-            UNIT,
+            unit,
             "--journal-file",
             journals.file(name),
             "--location",
@@ -91,24 +95,10 @@ def test_inside_exec_stop_post_the_environment_gives_the_outcome(journals: Journ
 def test_a_unit_without_entries_is_reported_failed_with_a_one_line_error(
     journals: Journals,
 ) -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pushrestic",
-            "journal",
-            "--unit",
-            "nope.service",
-            "--journal-file",
-            journals.file("restic-backup-fail-then-success"),
-            "--dry-run",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    code, found, stderr = journal_command(
+        journals, "restic-backup-fail-then-success", unit="nope.service"
     )
-    assert done.returncode == 65
-    assert len(done.stderr.strip().splitlines()) == 1
-    assert "nope.service" in done.stderr
-    assert "restic_backup_success" in done.stdout
+    assert code == 65
+    assert len(stderr.strip().splitlines()) == 1
+    assert "nope.service" in stderr
+    assert found[("restic_backup_success", GROUP)] == 0

@@ -25,9 +25,10 @@ from typing import Any
 import pytest
 
 from pushrestic import runner
+from pushrestic.constants import MAX_LINE
 from pushrestic.errors import InputError
-from pushrestic.inputs import MAX_LINE, LineReader
-from pushrestic.parsers import FORMATS, parse_groups
+from pushrestic.inputs import LineReader
+from pushrestic.parsers import parse_groups
 from pushrestic.runner import Wrapped, run_command
 from tests.conftest import SAMPLES
 
@@ -435,11 +436,6 @@ def test_an_explicit_format_skips_the_detection(tmp_path: Path) -> None:
     wrapped, _, _ = wrap(tmp_path, ["cat", str(AUTORESTIC_LOG)], fmt="text")
     (group,) = wrapped.groups
     assert group.location is None
-
-
-def test_the_limits_and_formats_are_the_input_layers() -> None:
-    assert runner.MAX_LINE == MAX_LINE
-    assert runner.FORMATS == FORMATS
 
 
 def test_the_parsers_are_not_imported_before_a_command_starts() -> None:

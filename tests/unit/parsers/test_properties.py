@@ -26,11 +26,12 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from pushrestic import inputs
+from pushrestic.constants import FORMATS
 from pushrestic.errors import InputError
 from pushrestic.inputs import LineReader
 from pushrestic.model import GroupOutput, ResticOutput
 from pushrestic.outcome import resolve_outcome
-from pushrestic.parsers import FORMATS, parse_groups
+from pushrestic.parsers import parse_groups
 from pushrestic.parsers.autorestic import parse_autorestic
 from pushrestic.parsers.hookenv import TYPES, parse_hook_environment
 from pushrestic.parsers.restic import SKIPPABLE_PREFIXES, numbered, parse_restic
