@@ -88,9 +88,19 @@ class Server:
         self._process: subprocess.Popen[bytes] | None = None
         workdir.mkdir(parents=True, exist_ok=True)
 
+    scheme = "http"
+
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
+
+    def ready(self) -> bool:
+        """Whether the server answers ``GET ready_path`` with 2xx (overridable)."""
+        try:
+            http_get(self.url + self.ready_path, timeout=1.0)
+        except (OSError, urllib.error.URLError):
+            return False
+        return True
 
     @property
     def running(self) -> bool:
@@ -100,7 +110,7 @@ class Server:
         raise NotImplementedError
 
     def start(self) -> Self:
-        """Start the server and return once it answers ``GET ready_path`` with 2xx."""
+        """Start the server and return once :meth:`ready` (bounded)."""
         assert not self.running, f"{self.binary} is already running"
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
@@ -115,11 +125,8 @@ class Server:
             code = self._process.poll()
             if code is not None:
                 raise AssertionError(f"{self.binary} exited with {code}:\n{self.log()}")
-            try:
-                http_get(self.url + self.ready_path, timeout=1.0)
+            if self.ready():
                 return self
-            except (OSError, urllib.error.URLError):
-                pass
             if time.monotonic() > deadline:
                 self.stop()
                 raise AssertionError(

@@ -20,11 +20,8 @@ import importlib
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +32,7 @@ import requests
 import pushrestic
 from tests.conftest import IN_CI, require_binary
 from tests.integration.faulty_server import Answer, FaultyServer
+from tests.integration.servers import Pushgateway
 
 LOG = Path(pushrestic.__file__).parent / "examples" / "restic-backup.log"
 USER = "backup"
@@ -42,8 +40,6 @@ PASSWORD = "correct-horse-9f3a1c"  # a throwaway test secret
 TOKEN = "tok-5d1e7b0c2a"  # a throwaway test secret
 # Users whose passwords are not ASCII: htpasswd and the exporter toolkit take them as UTF-8.
 UNICODE_USERS = {"latin": "pässwörd-7c2e", "euro": "preis-€-7c2e"}
-START_TIMEOUT = 15.0
-STOP_TIMEOUT = 10.0
 QUICK = ("--deadline", "5", "--timeout", "2")
 
 pytestmark = pytest.mark.integration
@@ -177,13 +173,6 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
 # -- the real Pushgateway -----------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
 @dataclass(frozen=True, slots=True)
 class Gateway:
     """A running Pushgateway and a requests session that may read it."""
@@ -206,54 +195,36 @@ class Gateway:
         )
 
 
+class SecuredPushgateway(Pushgateway):
+    """``prometheus-pushgateway`` with ``--web.config.file`` (TLS, basic auth), in memory
+    only; ready once ``client``, which has the right credentials, gets 2xx."""
+
+    def __init__(self, workdir: Path, web_config: str, client: requests.Session) -> None:
+        super().__init__(workdir)
+        self.web_config = workdir / "web.yml"
+        self.web_config.write_text(web_config)
+        self.client = client
+        self.scheme = "https" if "tls_server_config" in web_config else "http"
+
+    def arguments(self) -> list[str]:
+        return [f"--web.config.file={self.web_config}", "--persistence.file="]
+
+    def ready(self) -> bool:
+        try:
+            return self.client.get(self.url + self.ready_path, timeout=1).ok
+        except requests.RequestException:
+            return False
+
+
 @contextlib.contextmanager
 def running_gateway(workdir: Path, web_config: str, client: requests.Session) -> Iterator[Gateway]:
-    """``prometheus-pushgateway`` on a free 127.0.0.1 port with ``web_config``, in memory only.
-
-    Ready once ``client`` gets 2xx from ``/-/ready`` (bounded); stopped with
-    SIGTERM, then SIGKILL after a bound.
-    """
-    binary = require_binary("prometheus-pushgateway")
-    workdir.mkdir(parents=True, exist_ok=True)
-    config = workdir / "web.yml"
-    config.write_text(web_config)
-    port = free_port()
-    scheme = "https" if "tls_server_config" in web_config else "http"
-    url = f"{scheme}://127.0.0.1:{port}"
-    log_path = workdir / "pushgateway.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                binary,
-                f"--web.listen-address=127.0.0.1:{port}",
-                f"--web.config.file={config}",
-                "--persistence.file=",
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=workdir,
-        )
+    """A secured Pushgateway on a free 127.0.0.1 port, stopped (bounded) at the end."""
+    server = SecuredPushgateway(workdir, web_config, client)
     try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            assert process.poll() is None, f"pushgateway exited:\n{log_path.read_text()}"
-            try:
-                if client.get(url + "/-/ready", timeout=1).ok:
-                    break
-            except requests.RequestException:
-                pass
-            assert time.monotonic() < deadline, f"pushgateway not ready:\n{log_path.read_text()}"
-            time.sleep(0.02)
-        yield Gateway(url, client)
+        with server:
+            yield Gateway(server.url, client)
     finally:
         client.close()
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=STOP_TIMEOUT)
 
 
 def direct_session() -> requests.Session:
