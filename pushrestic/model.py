@@ -14,6 +14,26 @@ from dataclasses import dataclass, field
 DEFAULT_LOCATION = "default"
 DEFAULT_BACKEND = "default"
 
+#: How far a time may lie in the future and still be trusted (clocks of hosts
+#: and file systems disagree a little); anything later is a wrong clock or a
+#: planted value, and a last success time from the future could never age.
+CLOCK_SKEW_SECONDS = 300.0
+
+
+def trusted_time(when: float | None, now: float) -> float | None:
+    """``when`` if it is a plausible past (or barely future) time, else None."""
+    if when is None or not when > 0 or when > now + CLOCK_SKEW_SECONDS:
+        return None
+    return when
+
+
+def latest_success(*candidates: float | None, now: float) -> float | None:
+    """The one rule for a group's last success time: the latest of ``candidates``
+    (this run's end, the spool's record, the textfile, the gateway), never going
+    backwards, and never later than ``now`` allows (future times are ignored)."""
+    trusted = [t for t in (trusted_time(c, now) for c in candidates) if t is not None]
+    return max(trusted, default=None)
+
 
 @dataclass(frozen=True, slots=True)
 class BackupSummary:
