@@ -38,3 +38,13 @@ class InputUnreadable(InputError):
 
 class DeliveryError(PushresticError):
     """A report could not be delivered (push or textfile write failed)."""
+
+
+class ExpositionError(PushresticError):
+    """pushrestic's own metrics are not a valid exposition: a bug.
+
+    Raised by :func:`pushrestic.metrics.check_exposition` before any sink (two
+    series with the same name and labels, a metric declared twice, a sample that
+    does not fit its metric's type), so that the Pushgateway's or node_exporter's
+    own checks are never what catches it.
+    """

@@ -4,7 +4,8 @@ The alert rules, the Grafana dashboard and the README's metric table are
 tested against :data:`CATALOGUE`. Every series carries ``location`` and
 ``backend`` labels, then the user's labels; ``job`` and ``instance`` come from
 the push grouping key. A value the input does not carry is left out, never
-reported as 0. Exposition text always comes from prometheus_client.
+reported as 0. Exposition text always comes from prometheus_client;
+:func:`check_exposition` checks what is about to be rendered, before any sink.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from prometheus_client.core import Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from pushrestic import __version__
-from pushrestic.errors import UsageError
+from pushrestic.errors import ExpositionError, UsageError
 from pushrestic.model import Run
 
 # Labels set by the push grouping key or by the catalogue itself: users may not set them.
@@ -39,6 +40,18 @@ RESERVED_LABELS = frozenset(
     }
 )
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+# The sample names each metric type gives (suffixes of the family's name), as
+# prometheus_client renders them.
+_SUFFIXES: dict[str, frozenset[str]] = {
+    "gauge": frozenset({""}),
+    "unknown": frozenset({""}),
+    "stateset": frozenset({""}),
+    "counter": frozenset({"_total", "_created"}),
+    "summary": frozenset({"", "_count", "_sum", "_created"}),
+    "histogram": frozenset({"_bucket", "_count", "_sum", "_created"}),
+    "gaugehistogram": frozenset({"_bucket", "_gcount", "_gsum"}),
+    "info": frozenset({"_info"}),
+}
 
 LAST_SUCCESS = "restic_backup_last_success_timestamp_seconds"
 
@@ -364,6 +377,77 @@ def build_registry(
     registry = CollectorRegistry(auto_describe=False)
     registry.register(RunsCollector(runs, labels))
     return registry
+
+
+def check_exposition(families: Iterable[Metric]) -> None:
+    """Check families about to be rendered (a collector's or a registry's
+    ``collect()``): each metric declared once, each sample's name one its
+    metric's type gives, label names valid, label values UTF-8 text, and no two
+    series with the same name and labels, which the Pushgateway refuses (400)
+    and node_exporter drops.
+
+    Raises ExpositionError, a one-line message naming the metric and labels:
+    pushrestic never emits such an exposition unless it has a bug.
+    """
+    declared: dict[str, str] = {}
+    owners: dict[str, str] = {}  # sample name -> the family that gives it
+    seen: set[tuple[str, frozenset[tuple[str, str]]]] = set()
+    for metric in families:
+        if metric.name in declared:
+            raise ExpositionError(
+                f"a bug: metric {metric.name} is declared twice "
+                f"({declared[metric.name]}, then {metric.type})"
+            )
+        declared[metric.name] = metric.type
+        suffixes = _SUFFIXES.get(metric.type, frozenset())
+        for sample in metric.samples:
+            name = sample.name
+            if not name.startswith(metric.name) or name[len(metric.name) :] not in suffixes:
+                raise ExpositionError(
+                    f"a bug: sample {name} does not fit metric {metric.name} of type {metric.type}"
+                )
+            owner = owners.setdefault(name, metric.name)
+            if owner != metric.name:
+                raise ExpositionError(
+                    f"a bug: series {name} comes from two metrics, {owner} and {metric.name}"
+                )
+            for label, value in sample.labels.items():
+                if not _LABEL_NAME.fullmatch(label) or label.startswith("__"):
+                    raise ExpositionError(
+                        f"a bug: {_series(name, sample.labels)}: bad label name {label!r}"
+                    )
+                if not value.isascii():
+                    try:
+                        value.encode("utf-8")
+                    except UnicodeEncodeError:
+                        raise ExpositionError(
+                            f"a bug: {_series(name, sample.labels)}: "
+                            f"label {label} is not UTF-8 text"
+                        ) from None
+            key = (name, frozenset(sample.labels.items()))
+            if key in seen:
+                raise ExpositionError(
+                    f"a bug: two series {_series(name, sample.labels)} (same name and labels)"
+                )
+            seen.add(key)
+
+
+def _series(name: str, labels: Mapping[str, str]) -> str:
+    """``name{a="x",b="y"}`` on one line: quotes, backslashes and characters that
+    are not printable (line breaks included) escaped."""
+    shown = ",".join(f'{label}="{_escaped(value)}"' for label, value in sorted(labels.items()))
+    return f"{name}{{{shown}}}"
+
+
+_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r"}
+
+
+def _escaped(value: str) -> str:
+    if value.isprintable() and '"' not in value and "\\" not in value:
+        return value
+    return "".join(
+        _ESCAPES.get(char) or (char if char.isprintable() else ascii(char)[1:-1]) for char in value
+    )
 
 
 def group_registries(

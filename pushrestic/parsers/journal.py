@@ -53,7 +53,11 @@ unit; a daemon's main process running alongside ``ExecStartPost=`` breaks them.
 command of the start phase failed (systemd then runs only ``ExecStopPost=``);
 the kind of the steps on both sides when those agree. Any other step is named
 after its command: with no failure, nothing in the journal tells an
-``ExecStartPre=`` from an ``ExecStart=``.
+``ExecStartPre=`` from an ``ExecStart=``. Names are unique within the
+invocation, as each step is a series of its own: a name already taken gets the
+next free number, in the order of the steps' first lines (``restic``,
+``restic#2``, ``restic#3`` for a unit that runs restic three times;
+``ExecStartPost``, ``ExecStartPost#2``).
 """
 
 from __future__ import annotations
@@ -110,9 +114,10 @@ _ENVIRONMENT = "systemd ExecStopPost environment"
 class Step:
     """One command of the unit, as far as the journal shows it (see the module's doc).
 
-    ``name`` is the command's kind when the journal proves it, else ``command``;
-    ``exit_status`` is the exit status as a shell gives it (128 + signal when
-    killed), known only when systemd logged the exit (a failure, or debug level).
+    ``name`` is the command's kind when the journal proves it, else ``command``,
+    numbered (``#2``, ``#3`` …) when an earlier step has the name; ``exit_status``
+    is the exit status as a shell gives it (128 + signal when killed), known only
+    when systemd logged the exit (a failure, or debug level).
     """
 
     name: str
@@ -420,8 +425,11 @@ class InvocationReader:
             if kind == other:
                 for index in range(left + 1, right):
                     kinds[index] = other
+        names = _numbered(
+            kind or state.command or "?" for state, kind in zip(states, kinds, strict=True)
+        )
         result = []
-        for state, named in zip(states, kinds, strict=True):
+        for state, name in zip(states, names, strict=True):
             ended_at = state.last_at
             if state.exit_at is not None:
                 ended_at = max(ended_at, state.exit_at)
@@ -430,7 +438,7 @@ class InvocationReader:
             command = state.command or "?"
             result.append(
                 Step(
-                    name=named or command,
+                    name=name,
                     command=command,
                     started_at=min(state.started_at, state.first_at),
                     ended_at=ended_at,
@@ -438,6 +446,20 @@ class InvocationReader:
                 )
             )
         return tuple(result)
+
+
+def _numbered(names: Iterable[str]) -> list[str]:
+    """``names`` made unique: a name already taken gets the next free ``#2``, ``#3`` …"""
+    taken: set[str] = set()
+    unique = []
+    for name in names:
+        candidate, number = name, 1
+        while candidate in taken:
+            number += 1
+            candidate = f"{name}#{number}"
+        taken.add(candidate)
+        unique.append(candidate)
+    return unique
 
 
 def _result(entry: Entry, message_id: str, message: str) -> str | None:

@@ -80,7 +80,7 @@ def test_a_successful_run_has_its_steps_named_by_command_in_order(journals: Jour
     assert [(s.name, s.command, s.exit_status) for s in steps] == [
         ("backup-cleanup", "backup-cleanup", None),
         ("restic", "restic", None),
-        ("restic", "restic", None),
+        ("restic#2", "restic", None),
         ("backup-report-status", "backup-report-status", None),
     ]
     # The first command was forked as systemd logged "Starting …"; the last one's exit
@@ -93,6 +93,27 @@ def test_a_successful_run_has_its_steps_named_by_command_in_order(journals: Jour
     assert steps[3].ended_at == time_of(name, SECOND, f"{UNIT}: Deactivated successfully.")
     for step, following in itertools.pairwise(steps):
         assert step.started_at <= step.ended_at <= following.started_at
+
+
+def test_the_shipped_examples_three_restic_steps_are_three_named_steps(
+    journals: Journals,
+) -> None:
+    # examples/systemd/restic-backup.service, read by its own ExecStopPost=.
+    name = "restic-backup-example-stop-post"
+    journal = read_fixture(journals, name)
+    assert journal.invocation_id == SECOND
+    assert (journal.result, journal.exit_code) == (None, None)
+    assert [(s.name, s.command) for s in journal.steps] == [
+        ("restic", "restic"),
+        ("restic#2", "restic"),
+        ("restic#3", "restic"),
+    ]
+    assert journal.steps[0].started_at == time_of(name, SECOND, "Starting ")
+    assert journal.steps[1].started_at == time_of(name, SECOND, "no parent snapshot found")
+    assert journal.steps[2].ended_at == time_of(name, SECOND, "done")
+    [group] = parse_groups(journal.lines, source=UNIT)
+    assert group.output.backup is not None
+    assert group.output.forget is not None
 
 
 def test_the_latest_invocation_is_read_when_it_failed(journals: Journals) -> None:

@@ -5,16 +5,26 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.journals import Journals
+from tests.integration.servers import started_node_exporter, started_pushgateway
 from tests.integration.test_journal import UNIT
 
 pytestmark = pytest.mark.integration
 
 Series = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+# The journal of examples/systemd/restic-backup.service (restic unlock, backup and
+# forget --prune) as its ExecStopPost= command, pushrestic journal, reads it.
+EXAMPLE = "restic-backup-example-stop-post"
+# What systemd sets for that command after a successful run.
+STOP_POST_SUCCESS = {"SERVICE_RESULT": "success", "EXIT_CODE": "exited", "EXIT_STATUS": "0"}
+STEP = "restic_unit_step_duration_seconds"
+EXAMPLE_STEPS = {"restic", "restic#2", "restic#3"}
 
 
 def journal_command(
@@ -23,11 +33,13 @@ def journal_command(
     *args: str,
     env: dict[str, str] | None = None,
     unit: str = UNIT,
+    destination: tuple[str, ...] = ("--dry-run",),
 ) -> tuple[int, Series, str]:
     base = {
         k: v
         for k, v in os.environ.items()
         if k not in ("SERVICE_RESULT", "EXIT_CODE", "EXIT_STATUS")
+        and not k.startswith("PUSHRESTIC_")
     }
     done = subprocess.run(
         [
@@ -41,7 +53,7 @@ def journal_command(
             journals.file(name),
             "--location",
             "srv",
-            "--dry-run",
+            *destination,
             *args,
         ],
         capture_output=True,
@@ -102,3 +114,46 @@ def test_a_unit_without_entries_is_reported_failed_with_a_one_line_error(
     assert len(stderr.strip().splitlines()) == 1
     assert "nope.service" in stderr
     assert found[("restic_backup_success", GROUP)] == 0
+
+
+def test_the_shipped_examples_journal_is_accepted_by_a_real_pushgateway(
+    journals: Journals, tmp_path: Path
+) -> None:
+    with started_pushgateway(tmp_path / "pushgateway") as gateway:
+        code, _, stderr = journal_command(
+            journals,
+            EXAMPLE,
+            env={**STOP_POST_SUCCESS, "PUSHRESTIC_SPOOL_DIR": str(tmp_path / "spool")},
+            destination=("--gateway", gateway.url, "--instance", "host"),
+        )
+        assert code == 0, stderr
+        group = gateway.api_group(job="restic", instance="host", location="srv", backend="default")
+        assert group is not None, gateway.api_groups()
+        assert group["last_push_successful"] is True
+        steps = {m["labels"]["step"]: m for m in group[STEP]["metrics"]}
+        assert set(steps) == EXAMPLE_STEPS
+        assert {m["labels"]["command"] for m in steps.values()} == {"restic"}
+        assert {m["labels"]["unit"] for m in steps.values()} == {UNIT}
+        success = group["restic_backup_success"]["metrics"]
+        assert [float(m["value"]) for m in success] == [1.0]
+        pushed = gateway.pushed()
+        assert {s.labels["step"] for s in pushed.find(STEP, location="srv")} == EXAMPLE_STEPS
+
+
+def test_node_exporter_reads_the_shipped_examples_textfile(
+    journals: Journals, tmp_path: Path
+) -> None:
+    directory = tmp_path / "textfile"
+    directory.mkdir()
+    with started_node_exporter(tmp_path / "node-exporter", directory) as exporter:
+        code, _, stderr = journal_command(
+            journals,
+            EXAMPLE,
+            env={**STOP_POST_SUCCESS, "PUSHRESTIC_SPOOL_DIR": str(tmp_path / "spool")},
+            destination=("--textfile", str(directory / "restic.prom")),
+        )
+        assert code == 0, stderr
+        scraped = exporter.scrape()
+        assert scraped.value("node_textfile_scrape_error") == 0
+        assert {s.labels["step"] for s in scraped.find(STEP, location="srv")} == EXAMPLE_STEPS
+        assert scraped.value("restic_backup_success", location="srv") == 1

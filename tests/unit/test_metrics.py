@@ -6,13 +6,17 @@ import re
 from pathlib import Path
 
 import pytest
+from prometheus_client.core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
-from pushrestic.errors import UsageError
+from pushrestic.collect import InputSpec, collect_runs
+from pushrestic.errors import ExpositionError, UsageError
 from pushrestic.metrics import (
     CATALOGUE,
     METRIC_NAMES,
+    RunsCollector,
     build_registry,
+    check_exposition,
     group_registries,
     parse_labels,
 )
@@ -26,8 +30,10 @@ from pushrestic.model import (
     PruneResult,
     ResticOutput,
     Run,
+    StepTiming,
 )
 from pushrestic.sinks.textfile import render
+from tests.conftest import SAMPLES
 
 README = Path(__file__).parents[2] / "README.md"
 
@@ -244,3 +250,111 @@ def test_each_group_gets_its_own_registry_with_only_its_series() -> None:
         mail.get_sample_value("restic_backup_success", {"location": "docs", "backend": "local"})
         is None
     )
+
+
+# The guard: pushrestic's own exposition is checked before any sink.
+
+
+def family(name: str, kind: str, *samples: tuple[str, dict[str, str], float]) -> Metric:
+    metric = Metric(name, "help", kind)
+    for sample_name, labels, value in samples:
+        metric.add_sample(sample_name, labels, value)
+    return metric
+
+
+STEP = "restic_unit_step_duration_seconds"
+
+
+def test_two_steps_with_the_same_labels_are_refused_as_a_bug_naming_the_series() -> None:
+    step = StepTiming("backup.service", "restic", "restic", 1.0)
+    run = Run(
+        "srv", "default", Outcome(0, ExitCodeSource.GIVEN), ResticOutput(), 9.0, steps=(step, step)
+    )
+    with pytest.raises(ExpositionError) as caught:
+        check_exposition(RunsCollector([run]).collect())
+    message = str(caught.value)
+    assert message.startswith("a bug: ")
+    assert STEP in message
+    assert 'step="restic"' in message
+    assert 'location="srv"' in message
+    assert "\n" not in message
+
+
+def test_steps_with_distinct_names_pass_the_guard() -> None:
+    steps = (
+        StepTiming("backup.service", "restic", "restic", 1.0),
+        StepTiming("backup.service", "restic#2", "restic", 2.0),
+    )
+    run = Run("srv", "default", Outcome(0, ExitCodeSource.GIVEN), ResticOutput(), 9.0, steps=steps)
+    check_exposition(RunsCollector([run]).collect())
+
+
+def test_the_same_group_twice_is_refused() -> None:
+    with pytest.raises(ExpositionError, match="restic_backup_success"):
+        check_exposition(RunsCollector([backup_run(0), backup_run(1)]).collect())
+
+
+def test_a_metric_declared_twice_is_refused() -> None:
+    families = [
+        family("restic_backup_success", "gauge", ("restic_backup_success", {"a": "1"}, 1.0)),
+        family("restic_backup_success", "gauge", ("restic_backup_success", {"a": "2"}, 1.0)),
+    ]
+    with pytest.raises(ExpositionError, match=r"restic_backup_success.*declared twice"):
+        check_exposition(families)
+
+
+def test_a_sample_that_does_not_fit_its_familys_type_is_refused() -> None:
+    families = [family("restic_backup_success", "gauge", ("restic_backup_success_total", {}, 1))]
+    with pytest.raises(ExpositionError, match=r"restic_backup_success_total.*gauge"):
+        check_exposition(families)
+
+
+def test_two_families_that_give_the_same_series_name_are_refused() -> None:
+    families = [
+        family("x", "summary", ("x_count", {}, 1.0), ("x_sum", {}, 2.0)),
+        family("x_count", "gauge", ("x_count", {"a": "b"}, 1.0)),
+    ]
+    with pytest.raises(ExpositionError, match="x_count"):
+        check_exposition(families)
+
+
+def test_samples_that_fit_their_types_pass() -> None:
+    families = [
+        family("c", "counter", ("c_total", {}, 1.0), ("c_created", {}, 1.0)),
+        family("h", "histogram", ("h_bucket", {"le": "+Inf"}, 1.0), ("h_count", {}, 1.0)),
+        family("i", "info", ("i_info", {"v": "1"}, 1.0)),
+        family("g", "gauge", ("g", {"a": "1"}, 1.0), ("g", {"a": "2"}, 1.0)),
+    ]
+    check_exposition(families)
+
+
+@pytest.mark.parametrize("name", ["1bad", "__reserved", "with-dash"])
+def test_a_malformed_label_name_is_refused(name: str) -> None:
+    with pytest.raises(ExpositionError, match="label name"):
+        check_exposition([family("g", "gauge", ("g", {name: "v"}, 1.0))])
+
+
+def test_a_label_value_that_is_not_unicode_text_is_refused() -> None:
+    with pytest.raises(ExpositionError, match="UTF-8"):
+        check_exposition([family("g", "gauge", ("g", {"a": "bad \udcff"}, 1.0))])
+
+
+def test_a_label_value_with_line_breaks_is_named_on_one_line() -> None:
+    step = StepTiming("backup.service", "a\r\nb\u2028c\x85d", "c", 1.0)
+    run = Run("x", "y", Outcome(0, ExitCodeSource.GIVEN), ResticOutput(), 9.0, steps=(step, step))
+    with pytest.raises(ExpositionError) as caught:
+        check_exposition(RunsCollector([run]).collect())
+    assert len(str(caught.value).splitlines()) == 1
+
+
+SAMPLE_LOGS = sorted(
+    path.name for path in SAMPLES.iterdir() if path.suffix in (".log", ".jsonl", ".json")
+)
+
+
+@pytest.mark.parametrize("name", SAMPLE_LOGS)
+def test_the_exposition_of_every_sample_passes_the_guard(name: str) -> None:
+    collected = collect_runs(InputSpec(path=str(SAMPLES / name)))
+    check_exposition(RunsCollector(collected.runs, {"env": "prod"}).collect())
+    for registry in group_registries(collected.runs).values():
+        check_exposition(registry.collect())

@@ -273,8 +273,9 @@ def test_a_successful_run_names_steps_by_command_with_boundary_times() -> None:
         # forked right before "Starting …": started then
         Step("backup-cleanup", "backup-cleanup", T0, T0 + 0.010, None),
         Step("restic", "restic", T0 + 2.0, T0 + 2.5, None),
-        # the last process's exit makes systemd log "Deactivated successfully." at once
-        Step("restic", "restic", T0 + 3.0, T0 + 4.1, None),
+        # the last process's exit makes systemd log "Deactivated successfully." at once;
+        # a name already taken is numbered, so that each step is a series of its own
+        Step("restic#2", "restic", T0 + 3.0, T0 + 4.1, None),
     )
 
 
@@ -465,9 +466,43 @@ def test_a_step_between_two_of_the_same_kind_is_of_that_kind() -> None:
     ]
     assert [step.name for step in read(entries).steps()] == [
         "ExecStartPre",
-        "ExecStartPre",
-        "ExecStartPre",
+        "ExecStartPre#2",
+        "ExecStartPre#3",
     ]
+
+
+def test_steps_of_the_same_name_are_numbered_in_order_of_their_first_line() -> None:
+    entries = [
+        starting(0.0),
+        out(0.1, 101, "restic", "successfully removed locks"),
+        out(0.2, 102, "restic", "snapshot 45fbd684 saved"),
+        exited(0.3, "ExecStart", "exited", 0, "SUCCESS", success=True),
+        out(0.4, 103, "restic", "loading indexes..."),
+        out(0.5, 104, "report", "sent"),
+        exited(0.6, "ExecStartPost", "exited", 0, "SUCCESS", success=True),
+        out(0.7, 105, "notify", "sent"),
+        exited(0.8, "ExecStartPost", "exited", 0, "SUCCESS", success=True),
+    ]
+    steps = read(entries).steps()
+    assert [(step.name, step.command) for step in steps] == [
+        ("restic", "restic"),
+        ("ExecStart", "restic"),
+        ("restic#2", "restic"),
+        ("ExecStartPost", "report"),
+        ("ExecStartPost#2", "notify"),
+    ]
+
+
+def test_a_numbered_name_never_takes_a_name_a_command_already_has() -> None:
+    entries = [
+        out(0.1, 101, "a", "first"),
+        out(0.2, 102, "a#2", "second"),
+        out(0.3, 103, "a", "third"),
+        out(0.4, 104, "a#2", "fourth"),
+    ]
+    names = [step.name for step in read(entries).steps()]
+    assert names == ["a", "a#2", "a#3", "a#2#2"]
+    assert len(set(names)) == len(names)
 
 
 def test_a_daemon_failing_after_it_started_does_not_imply_stop_post() -> None:
@@ -650,3 +685,17 @@ def test_fixture_failed_run_names_main_process_and_stop_post() -> None:
     )
     assert (reader.result, reader.exit_code) == ("exit-code", 1)
     assert [s.name for s in reader.steps()] == ["backup-cleanup", "ExecStart", "ExecStopPost"]
+
+
+def test_fixture_of_the_shipped_example_has_three_restic_steps_with_distinct_names() -> None:
+    # examples/systemd/restic-backup.service: restic unlock, backup, forget --prune, as
+    # its ExecStopPost= (pushrestic journal) reads the journal: no result logged yet.
+    reader = fixture_invocation(
+        "restic-backup-example-stop-post.export", "7e5f3a2b1c0d4e9f8a7b6c5d4e3f2a10"
+    )
+    assert (reader.result, reader.exit_code) == (None, None)
+    assert [(s.name, s.command) for s in reader.steps()] == [
+        ("restic", "restic"),
+        ("restic#2", "restic"),
+        ("restic#3", "restic"),
+    ]
