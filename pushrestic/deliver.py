@@ -1,23 +1,34 @@
 """Delivering reports to the Pushgateway: spooled groups first, then this run's groups.
 
-For each group: take its lock in the spool, carry its last success time
-forward (from the spool's record, else from what the Pushgateway holds), push
-the whole group with PUT under the retry policy, and on failure keep the
-report in the spool for a later invocation or ``pushrestic flush``. One
-deadline covers the whole invocation: once it is spent, or once the gateway
-has failed a push after all retries, the remaining reports go straight to the
-spool, so a hook never holds up a backup unit for long.
+For each group: take its lock in the spool (waiting within the deadline),
+carry its last success time forward (from the spool's record, else from what
+the Pushgateway holds), push the whole group with PUT under the retry policy,
+and on a transient failure keep the report in the spool for a later invocation
+or ``pushrestic flush``. A report the gateway refuses for good (a 4xx other
+than 408/429) is set aside in the spool's ``rejected/`` with the gateway's
+answer, never retried by itself and never deleted silently.
+
+The spool never stands in the way of a push: a spool that cannot be locked,
+read or written (a full or read-only disk, an unreadable entry) is worked
+around, each spooled entry is replayed on its own (one bad entry never stops
+the rest), and what could not be kept is said exactly. One deadline covers the
+whole invocation: once it is spent, or once the gateway has failed a push after
+all retries, the remaining reports go straight to the spool, so a hook never
+holds up a backup unit for long.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TypeVar
 
-from pushrestic.model import Run
+from pushrestic.errors import DeliveryError, UsageError
+from pushrestic.model import Run, latest_success
 from pushrestic.sinks.pushgateway import (
     Gateway,
     GroupState,
@@ -26,7 +37,7 @@ from pushrestic.sinks.pushgateway import (
     list_groups,
     push_group,
 )
-from pushrestic.sinks.spool import Spool, SpoolEntry, group_id
+from pushrestic.sinks.spool import Rejected, Spool, SpoolEntry, group_id
 from pushrestic.sinks.textfile import render, with_last_success
 from pushrestic.transport import (
     Handler,
@@ -38,6 +49,7 @@ from pushrestic.transport import (
 )
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,29 +64,48 @@ class PushSettings:
 
 @dataclass(slots=True)
 class Delivery:
-    """What happened: groups delivered now, replayed from the spool, and left spooled."""
+    """What happened to this invocation's own reports and to those found in the spool.
+
+    ``delivered``/``spooled``/``rejected``/``lost`` are this run's own groups:
+    pushed; kept in the spool for later; refused by the gateway for good (kept
+    aside); neither delivered nor kept. ``replayed``/``waiting``/``set_aside``
+    are spooled reports of earlier runs: delivered now; still waiting (for this
+    gateway or, in ``elsewhere``, for another URL or job); refused now.
+    """
 
     delivered: list[str] = field(default_factory=list)
-    replayed: list[str] = field(default_factory=list)
     spooled: list[str] = field(default_factory=list)
+    rejected: list[str] = field(default_factory=list)
+    lost: list[str] = field(default_factory=list)
+    replayed: list[str] = field(default_factory=list)
+    waiting: list[str] = field(default_factory=list)
+    set_aside: list[str] = field(default_factory=list)
+    elsewhere: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    spool_problems: list[str] = field(default_factory=list)
+    untrusted_spool: str | None = None
 
     @property
     def complete(self) -> bool:
-        return not self.spooled
+        """Every report of this invocation was delivered."""
+        return not (self.spooled or self.rejected or self.lost)
 
 
 class _Budget:
-    """The invocation's deadline, shared by every request it makes."""
+    """The invocation's deadline, shared by every request and lock wait it makes."""
 
-    def __init__(self, policy: RetryPolicy) -> None:
+    def __init__(self, policy: RetryPolicy, clock: Callable[[], float] = time.monotonic) -> None:
         self._policy = policy
-        self._end = time.monotonic() + policy.deadline
+        self._clock = clock
+        self._end = clock() + policy.deadline
         self.gateway_down = False
+
+    def left(self) -> float:
+        return max(0.0, self._end - self._clock())
 
     def policy(self) -> RetryPolicy | None:
         """The policy for the next group, with the time left; None when none is left."""
-        left = self._end - time.monotonic()
+        left = self.left()
         if self.gateway_down or left < 0.1:
             return None
         return replace(self._policy, deadline=left)
@@ -91,91 +122,219 @@ class Deliverer:
         self._budget = _Budget(settings.policy)
         self._remote: list[GroupState] | None = None
         self.result = Delivery()
+        self._spool_usable = True
+        try:
+            self.spool.check()
+        except UsageError as error:  # untrusted: never read from it, never write to it
+            self._spool_usable = False
+            self.result.untrusted_spool = str(error)
+        except DeliveryError as error:  # cannot be created: push anyway
+            self._spool_problem(str(error))
 
     # -- the spool -------------------------------------------------------
 
-    def replay(self, skip: Collection[str] = ()) -> None:
-        """Deliver spooled groups of this gateway and job (oldest first), except ``skip``."""
-        gateway = self.settings.gateway
-        for group in self.spool.groups():
+    def replay(self, skip: Collection[str] = (), *, adopt: bool = False) -> None:
+        """Deliver spooled reports of this gateway and job (oldest first), except ``skip``.
+
+        Reports spooled for another gateway URL or job are listed in
+        ``result.elsewhere`` and left, unless ``adopt``: then they are delivered
+        to this gateway and job. Each entry is replayed on its own: an entry that
+        cannot be read, locked or delivered never stops the others.
+        """
+        if not self._spool_usable:
+            return
+        try:
+            groups = self.spool.groups()
+        except DeliveryError as error:
+            self._spool_problem(str(error))
+            return
+        for group in groups:
             if group in skip:
                 continue
-            with self.spool.locked(group):
+            try:
+                self._replay_one(group, adopt=adopt)
+            except DeliveryError as error:
+                self._spool_problem(str(error))
+            except Exception as error:  # one bad entry never stops the rest
+                log.info("unexpected error while replaying %s", group, exc_info=True)
+                self._spool_problem(f"spooled report {group}: {type(error).__name__}: {error}")
+
+    def _replay_one(self, group: str, *, adopt: bool) -> None:
+        gateway = self.settings.gateway
+        with self._locked(group):
+            entry = self.spool.get(group)
+            if entry is None:  # delivered meanwhile by another process
+                return
+            target = (entry.gateway.rstrip("/"), entry.job)
+            if target != (gateway.base, gateway.job) and not adopt:
+                self.result.elsewhere.setdefault(target, []).append(entry.name)
+                return
+            policy = self._budget.policy()
+            if policy is None:
+                self.result.waiting.append(entry.name)
+                return
+            body = entry.body
+            last_success = entry.last_success
+            if last_success is None:  # spooled before it could be learned: ask again
+                last_success = self._remote_last_success(entry.key)
+                if last_success is not None:
+                    body = with_last_success(body, last_success)
+            try:
+                push_group(self._handler, gateway, entry.key, body, policy)
+            except PushError as error:
+                if _refused(error):
+                    kept = self.spool.reject(entry, str(error))
+                    self.result.set_aside.append(entry.name)
+                    log.warning(
+                        "spooled %s was refused by the gateway; kept in %s", entry.name, kept
+                    )
+                else:
+                    self._gateway_failed(error)
+                    self.result.waiting.append(entry.name)
+                return
+            self.spool.remove(group)
+            new_group = group_id(gateway.url, gateway.job, entry.key)
+            self._keep_quietly(lambda: self.spool.record_success(new_group, last_success))
+            self.result.replayed.append(entry.name)
+            log.info("delivered spooled report of %s", entry.name)
+
+    def retry_rejected(self) -> list[Rejected]:
+        """Move every rejected report back to the pending spool (the user fixed the cause)."""
+        if not self._spool_usable:
+            return []
+        moved = []
+        for rejected in self.spool.rejected():
+            group = rejected.entry.group_id
+            with self._locked(group):
+                self.spool.put(rejected.entry)
+                self.spool.drop_rejected(rejected)
+            moved.append(rejected)
+        return moved
+
+    def rejected(self) -> list[Rejected]:
+        """The reports the gateway refused for good, kept aside in the spool."""
+        if not self._spool_usable:
+            return []
+        return self.spool.rejected()
+
+    def drop_elsewhere(self) -> list[SpoolEntry]:
+        """Delete the spooled reports meant for another gateway URL or job."""
+        if not self._spool_usable:
+            return []
+        gateway = self.settings.gateway
+        dropped = []
+        for group in self.spool.groups():
+            with self._locked(group):
                 entry = self.spool.get(group)
-                if entry is None:  # delivered meanwhile by another process
-                    continue
-                if (entry.gateway.rstrip("/"), entry.job) != (gateway.base, gateway.job):
-                    log.info("spooled %s is for %s, job %s: left", group, entry.gateway, entry.job)
-                    continue
-                name = _name(entry.key)
-                policy = self._budget.policy()
-                if policy is None:
-                    self.result.spooled.append(name)
-                    continue
-                body = entry.body
-                last_success = entry.last_success
-                if last_success is None:  # spooled before it could be learned: ask again
-                    last_success = self._remote_last_success(entry.key)
-                    if last_success is not None:
-                        body = with_last_success(body, last_success)
-                try:
-                    push_group(self._handler, gateway, entry.key, body, policy)
-                except PushError as error:
-                    self._failed(name, error)
+                if entry is None or (entry.gateway.rstrip("/"), entry.job) == (
+                    gateway.base,
+                    gateway.job,
+                ):
                     continue
                 self.spool.remove(group)
-                self.spool.record_success(group, last_success)
-                self.result.replayed.append(name)
-                log.info("delivered spooled report of %s", name)
+                dropped.append(entry)
+        return dropped
+
+    def pending(self) -> list[SpoolEntry]:
+        """Every pending report in the spool, oldest first (unreadable ones skipped)."""
+        if not self._spool_usable:
+            return []
+        found = []
+        for group in self.spool.groups():
+            try:
+                entry = self.spool.get(group)
+            except DeliveryError as error:
+                self._spool_problem(str(error))
+                continue
+            if entry is not None:
+                found.append(entry)
+        return found
 
     # -- this run --------------------------------------------------------
 
     def push(self, runs: Sequence[Run], labels: Mapping[str, str]) -> None:
         """Push each run's group (PUT), spooling those that cannot be delivered."""
+        for run in runs:
+            self._push_one(run, labels)
+
+    def _push_one(self, run: Run, labels: Mapping[str, str]) -> None:
+        gateway = self.settings.gateway
+        key = gateway.key(run.location, run.backend, run.operation)
+        group = group_id(gateway.url, gateway.job, key)
+        name = _name(key)
+        now = time.time()
+        with self._locked(group):
+            spooled = self._quietly(lambda: self.spool.get(group))
+            previous = latest_success(
+                run.previous_success_at,
+                self._quietly(lambda: self.spool.last_success(group)),
+                spooled.last_success if spooled is not None else None,
+                now=now,
+            )
+            if previous is None and not run.protected_data:
+                previous = self._remote_last_success(key)
+            carried = replace(run, previous_success_at=previous)
+            body = render([carried], labels)
+            entry = SpoolEntry(
+                gateway.url, gateway.job, key, body, carried.last_success_at, time.time()
+            )
+            policy = self._budget.policy()
+            try:
+                if policy is None:
+                    raise PushError(
+                        "not tried: the gateway failed or the deadline passed", transient=True
+                    )
+                push_group(self._handler, gateway, key, body, policy)
+            except Exception as error:  # whatever went wrong, the report is kept
+                if not isinstance(error, PushError):
+                    log.info("unexpected error while pushing", exc_info=True)
+                    error = PushError(f"{type(error).__name__}: {error}", transient=False)
+                self._not_delivered(entry, error)
+                return
+            self._keep_quietly(lambda: self.spool.remove(group))
+            self._keep_quietly(lambda: self.spool.record_success(group, carried.last_success_at))
+            self.result.delivered.append(name)
+            log.info("pushed %s", name)
+
+    def _not_delivered(self, entry: SpoolEntry, error: PushError) -> None:
+        self.result.errors.append(str(error))
+        if _refused(error):
+            self.result.rejected.append(entry.name)
+            try:
+                if not self._spool_usable:
+                    raise DeliveryError("the spool is not used")
+                kept = self.spool.reject(entry, str(error))
+            except DeliveryError as problem:
+                self._spool_problem(f"{entry.name}: refused and not kept: {problem}")
+                self.result.lost.append(entry.name)
+                return
+            log.info("%s refused (%s); kept in %s", entry.name, error, kept)
+            return
+        self._gateway_failed(error)
+        try:
+            if not self._spool_usable:
+                raise DeliveryError("the spool is not used")
+            self.spool.put(entry)
+            self._keep_quietly(
+                lambda: self.spool.record_success(entry.group_id, entry.last_success)
+            )
+        except DeliveryError as problem:
+            self._spool_problem(f"{entry.name}: not delivered and not kept: {problem}")
+            self.result.lost.append(entry.name)
+            return
+        self.result.spooled.append(entry.name)
+        log.info("%s kept in the spool: %s", entry.name, error)
+
+    def set_aside(self, runs: Sequence[Run], labels: Mapping[str, str], reason: str) -> None:
+        """Keep ``runs`` aside, unsent, as reports refused for ``reason`` (a bug found
+        before sending): nothing is lost, and ``pushrestic spool`` shows them."""
         gateway = self.settings.gateway
         for run in runs:
             key = gateway.key(run.location, run.backend, run.operation)
-            group = group_id(gateway.url, gateway.job, key)
-            name = _name(key)
-            with self.spool.locked(group):
-                spooled = self.spool.get(group)
-                previous = _latest(
-                    run.previous_success_at,
-                    self.spool.last_success(group),
-                    spooled.last_success if spooled is not None else None,
-                )
-                if previous is None and not run.protected_data:
-                    previous = self._remote_last_success(key)
-                carried = replace(run, previous_success_at=previous)
-                body = render([carried], labels)
-                policy = self._budget.policy()
-                try:
-                    if policy is None:
-                        raise PushError(
-                            "not tried: the gateway failed or the deadline passed", transient=True
-                        )
-                    push_group(self._handler, gateway, key, body, policy)
-                except Exception as error:  # whatever went wrong, the report is kept
-                    if not isinstance(error, PushError):
-                        log.info("unexpected error while pushing", exc_info=True)
-                        error = PushError(f"{type(error).__name__}: {error}", transient=False)
-                    self.spool.put(
-                        SpoolEntry(
-                            gateway.url,
-                            gateway.job,
-                            key,
-                            body,
-                            carried.last_success_at,
-                            time.time(),
-                        )
-                    )
-                    self.spool.record_success(group, carried.last_success_at)
-                    self._failed(name, error)
-                    continue
-                self.spool.remove(group)
-                self.spool.record_success(group, carried.last_success_at)
-                self.result.delivered.append(name)
-                log.info("pushed %s", name)
+            entry = SpoolEntry(
+                gateway.url, gateway.job, key, render([run], labels), None, time.time()
+            )
+            self._not_delivered(entry, PushError(reason, transient=False, status=0))
 
     def group_ids(self, runs: Sequence[Run]) -> set[str]:
         """The spool ids of the groups ``runs`` will be pushed as."""
@@ -191,14 +350,51 @@ class Deliverer:
         """Remove one group from the gateway, and from the spool."""
         gateway = self.settings.gateway
         group = group_id(gateway.url, gateway.job, key)
-        with self.spool.locked(group):
+        with self._locked(group):
             delete_group(self._handler, gateway, key, self.settings.policy)
-            self.spool.remove(group)
+            self._keep_quietly(lambda: self.spool.remove(group))
 
     def groups(self) -> list[GroupState]:
         return list_groups(self._session, self.settings.gateway, self.settings.policy)
 
     # -- helpers ---------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _locked(self, group: str) -> Iterator[None]:
+        """The group's spool lock, waited for at most half the time left; without it
+        (spool unusable, lock not taken in time) the body runs anyway."""
+        with contextlib.ExitStack() as stack:
+            if self._spool_usable:
+                timeout = max(0.1, self._budget.left() / 2)
+                try:
+                    stack.enter_context(self.spool.locked(group, timeout=timeout))
+                except DeliveryError as error:
+                    self._spool_problem(str(error))
+            yield
+
+    def _quietly(self, read: Callable[[], _T]) -> _T | None:
+        """A spool read that may fail: None (and a note) instead of an error."""
+        if not self._spool_usable:
+            return None
+        try:
+            return read()
+        except DeliveryError as error:
+            self._spool_problem(str(error))
+            return None
+
+    def _keep_quietly(self, write: Callable[[], None]) -> None:
+        """A spool write after a delivery: failing it loses nothing that was sent."""
+        if not self._spool_usable:
+            return
+        try:
+            write()
+        except DeliveryError as error:
+            self._spool_problem(str(error))
+
+    def _spool_problem(self, message: str) -> None:
+        if message not in self.result.spool_problems:
+            self.result.spool_problems.append(message)
+            log.info("spool: %s", message)
 
     def _remote_last_success(self, key: Mapping[str, str]) -> float | None:
         """The group's last success time as the gateway holds it (one quick try), or None."""
@@ -213,20 +409,21 @@ class Deliverer:
                 log.warning("could not read the last success time from the gateway: %s", error)
                 self._remote = []
         found = find_group(self._remote, self.settings.gateway, key)
-        return found.last_success if found is not None else None
+        if found is None:
+            return None
+        return latest_success(found.last_success, now=time.time())
 
-    def _failed(self, name: str, error: PushError) -> None:
+    def _gateway_failed(self, error: PushError) -> None:
         if error.transient:
             self._budget.gateway_down = True
-        self.result.spooled.append(name)
-        self.result.errors.append(str(error))
-        log.warning("%s kept in the spool: %s", name, error)
 
 
-def _latest(*values: float | None) -> float | None:
-    known = [v for v in values if v is not None]
-    return max(known) if known else None
+def _refused(error: PushError) -> bool:
+    """The gateway answered and refused the report for good (retrying cannot help)."""
+    return error.status is not None and not error.transient
 
 
 def _name(key: Mapping[str, str]) -> str:
-    return f"{key.get('location', '')}/{key.get('backend', '')}"
+    operation = key.get("operation")
+    name = f"{key.get('location', '')}/{key.get('backend', '')}"
+    return f"{name} ({operation})" if operation else name

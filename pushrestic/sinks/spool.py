@@ -1,15 +1,25 @@
 """The spool: reports that could not be pushed, kept until a later run delivers them.
 
 One JSON file per group (gateway, job, grouping key), so the spool holds at
-most one entry per group and the latest state wins; each file also remembers
-the group's last success time, which never goes backwards. Files are written
-atomically (temporary file, fsync, rename) with mode 0600, in a directory of
-mode 0700. Processes that work on the same group take that group's lock
-(``flock`` on a per-group lock file), so two pushrestic processes sharing a
-spool never corrupt it or deliver an older state over a newer one.
+most one pending entry per group and the latest state wins; each file also
+remembers the group's last success time, which never goes backwards. Files are
+written atomically (temporary file, fsync, rename) with mode 0600, in a
+directory of mode 0700 that must belong to the user and be writable by nobody
+else (as ssh demands of ``~/.ssh``): whoever can write the spool can plant a
+report that is replayed with the user's credentials, or a last success time
+that silences the staleness alert. Processes that work on the same group take
+that group's lock (``flock`` on a per-group lock file, waited for within the
+invocation's deadline), so two pushrestic processes sharing a spool never
+corrupt it or deliver an older state over a newer one.
 
-The same directory keeps, per group, the last success time reported, so that
-a failed run carries it forward even when the Pushgateway cannot be asked.
+A report that the gateway refuses for good (a 4xx other than 408/429: a wrong
+URL path, an inconsistent report) is never retried and never deleted: it is
+moved to ``rejected/`` with the gateway's answer, listed by ``pushrestic
+spool`` and ``pushrestic flush``, until the user retries or drops it.
+
+The same directory keeps, per group, the last success time reported
+(``last-success/``), so that a failed run carries it forward even when the
+Pushgateway cannot be asked.
 """
 
 from __future__ import annotations
@@ -18,17 +28,24 @@ import contextlib
 import hashlib
 import json
 import logging
+import os
+import stat
+import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from pushrestic.errors import DeliveryError
+from pushrestic.errors import DeliveryError, UsageError
 from pushrestic.files import atomic_write, locked
+from pushrestic.model import latest_success
 
 log = logging.getLogger(__name__)
 
 _VERSION = 1
+_LAST_SUCCESS = "last-success"
+_REJECTED = "rejected"
+_MAX_ENTRY = 64 * 1024 * 1024  # a spooled report is a few kB; never read an endless file
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +63,27 @@ class SpoolEntry:
     def group_id(self) -> str:
         return group_id(self.gateway, self.job, self.key)
 
+    @property
+    def name(self) -> str:
+        """``location/backend`` (and ``(operation)``), as messages show a group."""
+        operation = self.key.get("operation")
+        name = f"{self.key.get('location', '')}/{self.key.get('backend', '')}"
+        return f"{name} ({operation})" if operation else name
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A report the gateway refused for good, kept aside with the gateway's answer."""
+
+    entry: SpoolEntry
+    reason: str
+    rejected_at: float
+    path: Path
+
+
+class UntrustedSpool(UsageError):
+    """The spool directory belongs to someone else or others may write it."""
+
 
 def group_id(gateway: str, job: str, key: Mapping[str, str]) -> str:
     """A stable file name for a group: a hash of where it goes and its grouping key."""
@@ -54,38 +92,64 @@ def group_id(gateway: str, job: str, key: Mapping[str, str]) -> str:
 
 
 class Spool:
-    """A spool directory. Methods that change a group must run under :meth:`locked`."""
+    """A spool directory. Methods that change a group should run under :meth:`locked`.
+
+    Every method that touches the disk raises :class:`DeliveryError` (with the
+    path and the reason) when it cannot, so that callers can go on without the
+    spool: the push happens whatever the spool's state.
+    """
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
+        self._checked = False
 
-    def _ensure(self) -> None:
+    # -- the directory ----------------------------------------------------
+
+    def check(self) -> None:
+        """Create the directory (mode 0700) if missing; refuse one that is not safe.
+
+        Raises UntrustedSpool when the directory (or one of its subdirectories)
+        is a symlink, is not a directory, is not owned by this user, or is
+        writable by group or others; DeliveryError when it cannot be created.
+        """
+        if self._checked:
+            return
         try:
             self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            (self.directory / "last-success").mkdir(mode=0o700, exist_ok=True)
         except OSError as error:
             raise DeliveryError(f"spool {self.directory}: {error.strerror or error}") from None
+        _check_private(self.directory)
+        for name in (_LAST_SUCCESS, _REJECTED):
+            sub = self.directory / name
+            with contextlib.suppress(FileExistsError, OSError):
+                sub.mkdir(mode=0o700)
+            if sub.exists() or sub.is_symlink():
+                _check_private(sub)
+        self._checked = True
 
     @contextlib.contextmanager
-    def locked(self, group: str) -> Iterator[None]:
-        """Hold the lock of one group (blocking) while the body runs."""
-        self._ensure()
-        with locked(self.directory / f"{group}.lock"):
+    def locked(self, group: str, timeout: float | None = None) -> Iterator[None]:
+        """Hold the lock of one group while the body runs, waiting at most ``timeout`` s.
+
+        Raises DeliveryError when the lock cannot be taken (a full or read-only
+        disk, or another process holding it past the timeout).
+        """
+        self.check()
+        with locked(self.directory / f"{group}.lock", timeout=timeout):
             yield
+
+    # -- pending reports --------------------------------------------------
 
     def get(self, group: str) -> SpoolEntry | None:
         """The spooled entry of a group, or None. A corrupt file is set aside, not trusted."""
         path = self.directory / f"{group}.json"
-        try:
-            raw = path.read_bytes()
-        except FileNotFoundError:
+        raw = _read(path)
+        if raw is None:
             return None
-        except OSError as error:
-            raise DeliveryError(f"spool {path}: {error.strerror or error}") from None
         try:
             return _decode(raw)
-        except (ValueError, KeyError, TypeError):
-            broken = path.with_suffix(".broken")
+        except (ValueError, KeyError, TypeError, AttributeError):
+            broken = path.with_suffix(f".broken-{time.time_ns()}")
             log.warning("spool entry %s is unreadable; moved to %s", path, broken)
             with contextlib.suppress(OSError):
                 path.rename(broken)
@@ -93,59 +157,162 @@ class Spool:
 
     def put(self, entry: SpoolEntry) -> None:
         """Keep ``entry`` as its group's latest state (the last success never goes back)."""
-        self._ensure()
-        previous = self.get(entry.group_id)
+        self.check()
+        previous = None
+        with contextlib.suppress(DeliveryError):
+            previous = self.get(entry.group_id)
         if previous is not None:
-            entry = SpoolEntry(
-                entry.gateway,
-                entry.job,
-                entry.key,
-                entry.body,
-                _latest(entry.last_success, previous.last_success),
-                entry.spooled_at,
+            entry = replace(
+                entry,
+                last_success=latest_success(
+                    entry.last_success, previous.last_success, now=time.time()
+                ),
             )
         atomic_write(self.directory / f"{entry.group_id}.json", _encode(entry))
 
     def remove(self, group: str) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            (self.directory / f"{group}.json").unlink()
+        """Forget a group's pending entry (delivered, or dropped by the user)."""
+        path = self.directory / f"{group}.json"
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as error:
+            raise DeliveryError(f"spool {path}: {error.strerror or error}") from None
 
     def groups(self) -> list[str]:
-        """The groups with a spooled entry, oldest file first."""
+        """The groups with a pending entry, oldest file first."""
         if not self.directory.is_dir():
             return []
         dated = []
-        for path in self.directory.glob("*.json"):
+        try:
+            paths = list(self.directory.glob("*.json"))
+        except OSError as error:
+            raise DeliveryError(f"spool {self.directory}: {error.strerror or error}") from None
+        for path in paths:
             try:
-                dated.append((path.stat().st_mtime, path.name, path.stem))
-            except FileNotFoundError:  # delivered and removed meanwhile by another process
+                dated.append((path.lstat().st_mtime, path.name, path.stem))
+            except OSError:  # delivered and removed meanwhile by another process
                 continue
         return [stem for _, _, stem in sorted(dated)]
 
+    # -- reports refused for good -------------------------------------------
+
+    def reject(self, entry: SpoolEntry, reason: str) -> Path:
+        """Set ``entry`` aside with the gateway's answer; it is never retried by itself.
+
+        The pending entry of the group, if any, is removed. Returns the file kept.
+        """
+        self.check()
+        now = time.time()
+        path = self.directory / _REJECTED / f"{entry.group_id}-{time.time_ns()}.json"
+        document = _document(entry)
+        document["rejected"] = {"reason": reason, "at": now}
+        atomic_write(path, json.dumps(document, ensure_ascii=False, indent=1).encode())
+        self.remove(entry.group_id)
+        return path
+
+    def rejected(self) -> list[Rejected]:
+        """The reports set aside, oldest first; unreadable files are skipped with a warning."""
+        directory = self.directory / _REJECTED
+        if not directory.is_dir():
+            return []
+        found = []
+        for path in sorted(directory.glob("*.json")):
+            try:
+                raw = _read(path)
+                if raw is None:
+                    continue
+                document = json.loads(raw)
+                entry = _decode(raw)
+                note = document["rejected"]
+                found.append(Rejected(entry, str(note["reason"]), float(note["at"]), path))
+            except (DeliveryError, ValueError, KeyError, TypeError, AttributeError) as error:
+                log.warning("rejected report %s is unreadable: %s", path, error)
+        return sorted(found, key=lambda r: r.rejected_at)
+
+    def drop_rejected(self, rejected: Rejected) -> None:
+        """Delete a rejected report for good (the user asked for it)."""
+        try:
+            rejected.path.unlink(missing_ok=True)
+        except OSError as error:
+            raise DeliveryError(f"spool {rejected.path}: {error.strerror or error}") from None
+
+    # -- the last success ledger ------------------------------------------
+
     def last_success(self, group: str) -> float | None:
         """The last success time recorded for a group, or None."""
-        path = self.directory / "last-success" / group
+        path = self.directory / _LAST_SUCCESS / group
         try:
-            return float(path.read_text().strip())
-        except (OSError, ValueError):
+            raw = _read(path)
+            return float(raw.decode().strip()) if raw is not None else None
+        except (DeliveryError, ValueError, UnicodeDecodeError):
             return None
 
     def record_success(self, group: str, when: float | None) -> None:
         """Remember a group's last success time, never moving it backwards."""
         if when is None:
             return
-        self._ensure()
-        latest = _latest(when, self.last_success(group))
-        atomic_write(self.directory / "last-success" / group, f"{latest!r}\n".encode())
+        self.check()
+        latest = latest_success(when, self.last_success(group), now=time.time())
+        if latest is None:
+            return
+        atomic_write(self.directory / _LAST_SUCCESS / group, f"{latest!r}\n".encode())
 
 
-def _latest(a: float | None, b: float | None) -> float | None:
-    values = [v for v in (a, b) if v is not None]
-    return max(values) if values else None
+def _check_private(path: Path) -> None:
+    """Refuse a directory that is a symlink, someone else's, or writable by others."""
+    try:
+        info = path.lstat()
+    except OSError as error:
+        raise DeliveryError(f"spool {path}: {error.strerror or error}") from None
+    problem = None
+    if stat.S_ISLNK(info.st_mode):
+        problem = "is a symbolic link"
+    elif not stat.S_ISDIR(info.st_mode):
+        problem = "is not a directory"
+    elif info.st_uid != os.geteuid():
+        problem = f"belongs to uid {info.st_uid}, not to this user (uid {os.geteuid()})"
+    elif info.st_mode & 0o022:
+        problem = f"is writable by group or others (mode {stat.S_IMODE(info.st_mode):04o})"
+    if problem is not None:
+        raise UntrustedSpool(
+            f"spool directory {path} {problem}: refusing to use it (anyone who can write "
+            f"it can plant reports); fix it (chmod 700, chown) or choose another --spool-dir"
+        )
 
 
-def _encode(entry: SpoolEntry) -> bytes:
-    document: dict[str, Any] = {
+def _read(path: Path) -> bytes | None:
+    """A spool file's bytes (None if missing): regular files only, bounded, no symlinks."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise DeliveryError(f"spool {path}: {error.strerror or error}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise DeliveryError(f"spool {path}: not a regular file")
+        if info.st_size > _MAX_ENTRY:
+            raise DeliveryError(f"spool {path}: {info.st_size} bytes, too large to be a report")
+        chunks = []
+        size = 0
+        while chunk := os.read(fd, 1 << 16):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > _MAX_ENTRY:
+                raise DeliveryError(f"spool {path}: too large to be a report")
+        return b"".join(chunks)
+    except OSError as error:
+        raise DeliveryError(f"spool {path}: {error.strerror or error}") from None
+    finally:
+        os.close(fd)
+
+
+def _document(entry: SpoolEntry) -> dict[str, Any]:
+    return {
         "version": _VERSION,
         "gateway": entry.gateway,
         "job": entry.job,
@@ -154,7 +321,10 @@ def _encode(entry: SpoolEntry) -> bytes:
         "last_success": entry.last_success,
         "spooled_at": entry.spooled_at,
     }
-    return json.dumps(document, ensure_ascii=False, indent=1).encode()
+
+
+def _encode(entry: SpoolEntry) -> bytes:
+    return json.dumps(_document(entry), ensure_ascii=False, indent=1).encode()
 
 
 def _decode(raw: bytes) -> SpoolEntry:

@@ -55,7 +55,9 @@ def test_a_corrupt_entry_is_set_aside_not_trusted(tmp_path: Path) -> None:
     spool.put(good)
     (tmp_path / f"{good.group_id}.json").write_text("{not json")
     assert spool.get(good.group_id) is None
-    assert (tmp_path / f"{good.group_id}.broken").exists()
+    assert [p.name.split("-")[0] for p in tmp_path.glob("*.broken-*")] == [
+        f"{good.group_id}.broken"
+    ]
 
 
 def test_group_ids_differ_by_gateway_job_and_key() -> None:
