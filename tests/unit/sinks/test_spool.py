@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import stat
+import time
 from pathlib import Path
 
-from pushrestic.sinks.spool import Spool, SpoolEntry, group_id
+import pytest
+
+from pushrestic.errors import DeliveryError
+from pushrestic.sinks.spool import Spool, SpoolEntry, UntrustedSpool, group_id
 
 KEY = {"instance": "h", "location": "docs", "backend": "local"}
 
@@ -70,3 +75,52 @@ def test_group_ids_differ_by_gateway_job_and_key() -> None:
 
 def test_removing_an_absent_entry_is_harmless(tmp_path: Path) -> None:
     Spool(tmp_path).remove("nothing")
+
+
+def test_a_rejected_report_is_kept_aside_with_the_answer_and_leaves_the_queue(
+    tmp_path: Path,
+) -> None:
+    spool = Spool(tmp_path / "spool")
+    refused = entry(b"x 1\n", 5.0)
+    spool.put(refused)
+
+    kept = spool.reject(refused, "PUT http://gw:9091/...: HTTP 400: inconsistent")
+
+    assert spool.groups() == []
+    [found] = spool.rejected()
+    assert found.entry == refused
+    assert found.reason.endswith("HTTP 400: inconsistent")
+    assert found.path == kept
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+    spool.drop_rejected(found)
+    assert spool.rejected() == []
+
+
+@pytest.mark.parametrize("mode", [0o770, 0o707, 0o777])
+def test_a_spool_others_may_write_is_refused_by_name(tmp_path: Path, mode: int) -> None:
+    directory = tmp_path / "spool"
+    directory.mkdir()
+    directory.chmod(mode)
+    with pytest.raises(UntrustedSpool, match=f"spool directory {directory} is writable"):
+        Spool(directory).check()
+
+
+def test_a_symlinked_spool_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "real").mkdir(mode=0o700)
+    (tmp_path / "spool").symlink_to(tmp_path / "real")
+    with pytest.raises(UntrustedSpool, match="symbolic link"):
+        Spool(tmp_path / "spool").check()
+
+
+def test_a_fifo_in_place_of_an_entry_is_refused_without_waiting(tmp_path: Path) -> None:
+    spool = Spool(tmp_path)
+    os.mkfifo(tmp_path / "g.json")
+    with pytest.raises(DeliveryError, match="not a regular file"):
+        spool.get("g")
+
+
+def test_a_last_success_from_the_future_is_never_recorded(tmp_path: Path) -> None:
+    spool = Spool(tmp_path)
+    spool.record_success("g", 100.0)
+    spool.record_success("g", time.time() + 10 * 365 * 86400)
+    assert spool.last_success("g") == 100.0
