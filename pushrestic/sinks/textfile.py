@@ -10,10 +10,20 @@ another's) and each reported group's last success time when the new run did
 not succeed. It writes a hidden temporary file in the same directory and
 renames it, under a lock, so node_exporter never reads half a file and two
 pushrestic processes never lose each other's groups.
+
+The file is read back as bytes (a carriage return that prometheus_client
+writes raw inside a label value survives), never through a link and never
+unless it is a regular file. A file that cannot be parsed is never replaced
+silently: it is kept beside the textfile as ``NAME.prom.broken-<time>``
+(mode 0600, a name node_exporter does not read), a warning names it, and the
+new groups are written.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -26,10 +36,13 @@ from prometheus_client.samples import Sample
 
 from pushrestic.errors import DeliveryError
 from pushrestic.metrics import CATALOGUE, LAST_SUCCESS, METRIC_NAMES, RunsCollector, build_registry
-from pushrestic.model import Run
+from pushrestic.model import Run, latest_success
+
+log = logging.getLogger(__name__)
 
 _HELP = {spec.name: spec.help for spec in CATALOGUE}
 Group = tuple[str, str, str]
+LOCK_TIMEOUT = 60.0  # seconds a write waits for another pushrestic writing the same file
 
 
 def render(runs: Sequence[Run], labels: Mapping[str, str] | None = None) -> bytes:
@@ -73,18 +86,37 @@ class _Fixed(Collector):
         return iter(self._families)
 
 
-def write(path: Path, runs: Sequence[Run], labels: Mapping[str, str] | None = None) -> None:
-    """Put ``runs`` into the textfile at ``path``, keeping the other groups already there."""
+def write(
+    path: Path,
+    runs: Sequence[Run],
+    labels: Mapping[str, str] | None = None,
+    *,
+    timeout: float | None = LOCK_TIMEOUT,
+    now: float | None = None,
+) -> None:
+    """Put ``runs`` into the textfile at ``path``, keeping the other groups already there.
+
+    ``timeout`` bounds the wait for another writer's lock (None: wait as long
+    as it holds it). A last success time in the file later than ``now``
+    (default: the clock) allows is not carried forward. Raises DeliveryError
+    when the file cannot be written, when ``path`` is a link or not a regular
+    file, or when the lock is still held after ``timeout`` seconds. An
+    existing file that cannot be parsed is kept aside (see the module's
+    docstring) and does not stop the write.
+    """
     from pushrestic.files import atomic_write, locked
 
     if not path.name.endswith(".prom"):
         raise DeliveryError(f"{path}: node_exporter reads only files ending in .prom")
     if not path.parent.is_dir():
         raise DeliveryError(f"{path.parent}: no such directory")
-    with locked(path.parent / f".{path.name}.lock"):
+    with locked(path.parent / f".{path.name}.lock", timeout=timeout):
         existing = _read(path)
         reported = {run.group for run in runs}
-        carried = [replace(run, previous_success_at=_latest_success(existing, run)) for run in runs]
+        now = time.time() if now is None else now
+        carried = [
+            replace(run, previous_success_at=_latest_success(existing, run, now)) for run in runs
+        ]
         kept = [f for f in existing if f.name in METRIC_NAMES]
         registry = CollectorRegistry(auto_describe=False)
         registry.register(_Merged(RunsCollector(carried, labels), kept, reported))
@@ -92,19 +124,59 @@ def write(path: Path, runs: Sequence[Run], labels: Mapping[str, str] | None = No
 
 
 def _read(path: Path) -> list[Metric]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    """The metric families of the textfile at ``path`` ([] when there is none).
+
+    A file that is not UTF-8 or not an exposition is set aside and [] returned.
+    """
+    from pushrestic.files import read_regular
+
+    raw = read_regular(path)
+    if raw is None:
         return []
-    except (OSError, UnicodeDecodeError) as error:
-        raise DeliveryError(f"cannot read {path}: {error}") from None
     try:
-        return list(text_string_to_metric_families(text))
-    except ValueError:
-        return []  # a broken file is replaced: its groups are reported again by their next run
+        return list(text_string_to_metric_families(raw.decode("utf-8")))
+    except ValueError as error:  # UnicodeDecodeError is one too
+        kept = _set_aside(path)
+        log.warning(
+            "%s could not be parsed (%s); kept as %s, and its groups are left out "
+            "until their next report",
+            path,
+            str(error).splitlines()[0][:200] if str(error) else type(error).__name__,
+            kept,
+        )
+        return []
 
 
-def _latest_success(existing: list[Metric], run: Run) -> float | None:
+def _set_aside(path: Path) -> Path:
+    """Rename the file at ``path`` to a free ``NAME.broken-<UTC time>`` name, mode 0600.
+
+    The mode is set through a descriptor of the file itself (never through a
+    link); the caller holds the textfile's lock, so no other pushrestic renames
+    meanwhile. Raises DeliveryError when it cannot be kept.
+    """
+    from pushrestic.files import open_regular
+
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    try:
+        fd = open_regular(path)
+        try:
+            os.fchmod(fd, 0o600)
+        finally:
+            os.close(fd)
+        for number in range(1000):
+            kept = path.with_name(f"{path.name}.broken-{stamp}" + (f".{number}" if number else ""))
+            if not os.path.lexists(kept):
+                os.rename(path, kept)
+                return kept
+    except OSError as error:
+        raise DeliveryError(
+            f"{path} could not be parsed and could not be kept aside: {error.strerror or error}"
+        ) from None
+    raise DeliveryError(f"{path} could not be parsed and could not be kept aside: too many kept")
+
+
+def _latest_success(existing: list[Metric], run: Run, now: float) -> float | None:
+    """The group's last success time carried forward: the file's or the run's, by the one rule."""
     values = [
         sample.value
         for family in existing
@@ -112,10 +184,7 @@ def _latest_success(existing: list[Metric], run: Run) -> float | None:
         for sample in family.samples
         if _group(sample) == run.group
     ]
-    latest = max(values, default=None)
-    if run.previous_success_at is not None:
-        return max(latest or 0.0, run.previous_success_at)
-    return latest
+    return latest_success(*values, run.previous_success_at, now=now)
 
 
 class _Merged(Collector):
@@ -123,7 +192,10 @@ class _Merged(Collector):
 
     def __init__(self, new: RunsCollector, existing: list[Metric], reported: set[Group]) -> None:
         self._new = new
-        self._existing = {family.name: family for family in existing}
+        # A name may come in more than one family (a file put together by hand): keep all.
+        self._existing: dict[str, list[Metric]] = {}
+        for family in existing:
+            self._existing.setdefault(family.name, []).append(family)
         self._reported = reported
 
     def collect(self) -> Iterator[Metric]:
@@ -134,21 +206,22 @@ class _Merged(Collector):
             yield family
         for name in METRIC_NAMES:
             old = self._existing.get(name)
-            if name in seen or old is None:
+            if name in seen or not old:
                 continue
             others = list(self._others(name))
             if others:
-                family = Metric(old.name, old.documentation, old.type)
+                family = Metric(old[0].name, old[0].documentation, old[0].type)
                 family.samples = others
                 yield family
 
     def _others(self, name: str) -> Iterator[Sample]:
-        old = self._existing.get(name)
-        if old is None:
-            return
-        for sample in old.samples:
-            if _group(sample) not in self._reported:
-                yield sample
+        seen = set()
+        for old in self._existing.get(name, ()):
+            for sample in old.samples:
+                series = (sample.name, tuple(sorted(sample.labels.items())))
+                if _group(sample) not in self._reported and series not in seen:
+                    seen.add(series)
+                    yield sample
 
 
 def _group(sample: Sample) -> Group:

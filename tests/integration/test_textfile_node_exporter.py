@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -9,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from pushrestic.cli import EXIT_TEXTFILE
 from tests.integration.servers import (
     AUTORESTIC_GROUPS,
     AUTORESTIC_LOG,
@@ -29,6 +32,7 @@ T2 = T1 + 3600
 SUCCESS = "restic_backup_success"
 LAST_SUCCESS = "restic_backup_last_success_timestamp_seconds"
 SCRAPE_ERROR = "node_textfile_scrape_error"
+JSON_LOG = "restic-0.14-backup-json-initial.jsonl"
 LOCK = ".restic.prom.lock"  # the writers' flock file: hidden, and not *.prom
 
 
@@ -159,3 +163,81 @@ def test_node_exporter_never_reads_half_a_file_and_no_temporary_file_is_left_beh
     assert set(errors) == {0}
     assert textfile.scrape().groups() == AUTORESTIC_GROUPS
     assert textfile.leftovers() == []
+
+
+def json_log_with_snapshot(directory: Path, snapshot_id: str, ended_at: float) -> Path:
+    """restic's JSON backup output whose summary names ``snapshot_id``."""
+    path = sample_log(JSON_LOG, directory, ended_at)
+    lines = []
+    for line in path.read_text().splitlines():
+        record = json.loads(line)
+        if record.get("message_type") == "summary":
+            record["snapshot_id"] = snapshot_id
+        lines.append(json.dumps(record))
+    path.write_text("\n".join(lines) + "\n")
+    os.utime(path, (ended_at, ended_at))
+    return path
+
+
+def test_a_carriage_return_in_a_location_and_a_snapshot_id_keeps_every_other_group(
+    textfile: Textfile, tmp_path: Path
+) -> None:
+    spool = tmp_path / "spool"
+    push(textfile, sample_log(SUCCESS_LOG, tmp_path, T1), "--location", "first", spool=spool)
+    first = textfile.scrape().where(location="first").series()
+
+    log = json_log_with_snapshot(tmp_path / "json", "1c801e48\r", T2)
+    push(textfile, log, "--location", "car\rriage", spool=spool)
+    push(
+        textfile,
+        sample_log(FAILURE_LOG, tmp_path, T2),
+        "--location",
+        "third",
+        "--exit-code",
+        "1",
+        spool=spool,
+    )
+
+    scraped = textfile.scrape()
+    assert scraped.groups() == {
+        ("first", "default"),
+        ("car\rriage", "default"),
+        ("third", "default"),
+    }
+    assert scraped.where(location="first").series() == first
+    assert scraped.value(SUCCESS, location="car\rriage") == 1
+    (info,) = scraped.find("restic_backup_info", location="car\rriage")
+    assert info.labels["snapshot_id"] == "1c801e48\r"
+    assert textfile.leftovers() == []
+
+
+def test_a_textfile_that_cannot_be_parsed_is_kept_aside_and_the_new_groups_written(
+    textfile: Textfile, tmp_path: Path
+) -> None:
+    broken = b'restic_backup_success{location="half\n'
+    textfile.path.write_bytes(broken)
+
+    done = push(textfile, sample_log(SUCCESS_LOG, tmp_path, T1), spool=tmp_path / "spool")
+
+    (kept,) = textfile.leftovers()
+    assert kept.startswith("restic.prom.broken-")
+    assert (textfile.directory / kept).read_bytes() == broken
+    assert str(textfile.directory / kept) in done.stderr
+    scraped = textfile.scrape()  # no scrape error: node_exporter does not read the kept file
+    assert scraped.value(SUCCESS, location="default", backend="default") == 1
+
+
+def test_a_fifo_at_the_textfile_path_is_refused_without_hanging(
+    textfile: Textfile, tmp_path: Path
+) -> None:
+    os.mkfifo(textfile.path)
+    done = pushrestic(
+        "push",
+        "--textfile",
+        str(textfile.path),
+        str(sample_log(SUCCESS_LOG, tmp_path, T1)),
+        spool=tmp_path / "spool",
+        timeout=30,
+    )
+    assert done.exit_code == EXIT_TEXTFILE, done
+    assert f"{textfile.path}: not a regular file" in done.stderr

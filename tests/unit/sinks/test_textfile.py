@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import fcntl
+import logging
+import os
 import stat
+import threading
 from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from pushrestic.errors import DeliveryError
-from pushrestic.model import CheckResult, ExitCodeSource, Outcome, ResticOutput, Run
+from pushrestic.model import (
+    BackupResult,
+    CheckResult,
+    ExitCodeSource,
+    Outcome,
+    ResticOutput,
+    Run,
+)
 from pushrestic.sinks.textfile import render, with_last_success, write
 
 
@@ -35,7 +46,7 @@ def run(location: str, code: int, ended: float) -> Run:
 
 def values(path: Path, name: str) -> dict[str, float]:
     found = {}
-    for family in text_string_to_metric_families(path.read_text()):
+    for family in text_string_to_metric_families(path.read_bytes().decode()):
         for sample in family.samples:
             if sample.name == name:
                 found[sample.labels["location"]] = sample.value
@@ -56,6 +67,22 @@ def test_a_failed_run_keeps_the_last_success_time_in_the_file(tmp_path: Path) ->
     assert values(path, "restic_backup_success") == {"docs": 0.0}
     assert values(path, "restic_backup_last_success_timestamp_seconds") == {"docs": 100.0}
     assert values(path, "restic_backup_last_run_timestamp_seconds") == {"docs": 200.0}
+
+
+def test_a_last_success_time_in_the_future_is_not_carried_forward(tmp_path: Path) -> None:
+    path = tmp_path / "restic.prom"
+    write(path, [run("docs", 0, 4.1e9), run("mail", 0, 100.0)])
+    write(path, [run("docs", 1, 200.0), run("mail", 1, 200.0)], now=300.0)
+    assert values(path, "restic_backup_last_success_timestamp_seconds") == {"mail": 100.0}
+
+
+def test_a_series_found_twice_in_the_file_is_written_once(tmp_path: Path) -> None:
+    path = tmp_path / "restic.prom"
+    write(path, [run("docs", 0, 100.0)])
+    path.write_bytes(path.read_bytes() * 2)
+    write(path, [run("mail", 0, 200.0)])
+    text = path.read_bytes().decode()
+    assert text.count('restic_backup_success{backend="local",location="docs"}') == 1
 
 
 def test_a_new_run_replaces_its_group_entirely(tmp_path: Path) -> None:
@@ -83,11 +110,136 @@ def test_a_missing_directory_is_a_delivery_error(tmp_path: Path) -> None:
         write(tmp_path / "nope" / "restic.prom", [run("docs", 0, 1.0)])
 
 
-def test_a_broken_existing_file_is_replaced(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "broken",
+    [b"this is { not an exposition\n", b'restic_backup_success{location="\xff"} 1\n'],
+    ids=["not-an-exposition", "not-utf-8"],
+)
+def test_a_file_that_cannot_be_parsed_is_kept_aside_and_named_in_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, broken: bytes
+) -> None:
     path = tmp_path / "restic.prom"
-    path.write_text("this is { not an exposition\n")
-    write(path, [run("docs", 0, 100.0)])
+    path.write_bytes(broken)
+    path.chmod(0o644)
+    with caplog.at_level(logging.WARNING):
+        write(path, [run("docs", 0, 100.0)])
+
     assert values(path, "restic_backup_success") == {"docs": 1.0}
+    (kept,) = tmp_path.glob("restic.prom.broken-*")
+    assert kept.read_bytes() == broken
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+    assert not kept.name.endswith(".prom")  # node_exporter reads *.prom only
+    (warning,) = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert str(kept) in warning.getMessage()
+    assert str(path) in warning.getMessage()
+
+
+def test_a_second_broken_file_in_the_same_second_is_kept_beside_the_first(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "restic.prom"
+    for text in (b"first {\n", b"second {\n"):
+        path.write_bytes(text)
+        write(path, [run("docs", 0, 100.0)])
+    kept = sorted(p.read_bytes() for p in tmp_path.glob("restic.prom.broken-*"))
+    assert kept == [b"first {\n", b"second {\n"]
+
+
+def backup(location: str, code: int, ended: float, snapshot: str | None = None) -> Run:
+    output = ResticOutput(backup=BackupResult(snapshot_id=snapshot), restic_version="0.16.4")
+    return Run(location, "local", Outcome(code, ExitCodeSource.GIVEN), output, ended)
+
+
+def test_a_carriage_return_in_a_label_keeps_every_other_group(tmp_path: Path) -> None:
+    path = tmp_path / "restic.prom"
+    write(path, [run("docs", 0, 100.0)])
+    write(path, [backup("a\rb", 0, 200.0, snapshot="1c801e48\r")], {"env": "x\ry"})
+    write(path, [run("mail", 1, 300.0)])
+    write(path, [run("docs", 1, 400.0)])
+
+    assert values(path, "restic_backup_success") == {"docs": 0.0, "a\rb": 1.0, "mail": 0.0}
+    assert values(path, "restic_backup_last_success_timestamp_seconds") == {
+        "docs": 100.0,
+        "a\rb": 200.0,
+    }
+    families = text_string_to_metric_families(path.read_bytes().decode())
+    (info,) = [s for f in families if f.name == "restic_backup_info" for s in f.samples]
+    assert info.labels["snapshot_id"] == "1c801e48\r"
+    assert info.labels["env"] == "x\ry"
+    assert list(tmp_path.glob("*.broken-*")) == []
+
+
+def test_a_metric_split_over_two_families_keeps_the_groups_of_both(tmp_path: Path) -> None:
+    path = tmp_path / "restic.prom"
+    write(path, [run("docs", 0, 100.0)])
+    text = path.read_bytes()
+    write(path, [run("mail", 0, 200.0)])
+    path.write_bytes(path.read_bytes() + text.replace(b"docs", b"home"))
+
+    write(path, [run("docs", 1, 300.0)])
+
+    assert values(path, "restic_backup_success") == {"docs": 0.0, "mail": 1.0, "home": 1.0}
+
+
+def finishes(target: object, path: Path) -> bool:
+    """Whether ``target()`` ends within a generous bound; unblocks a FIFO reader if not."""
+    assert callable(target)
+    errors: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            target()
+        except BaseException as error:
+            errors.append(error)
+
+    thread = threading.Thread(target=call, daemon=True)
+    thread.start()
+    thread.join(timeout=30)
+    if thread.is_alive():  # the old code blocks opening the FIFO: give it a writer
+        os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+        thread.join(timeout=30)
+        return False
+    if errors:
+        raise errors[0]
+    return True
+
+
+def test_a_fifo_at_the_textfile_path_is_refused_without_hanging(tmp_path: Path) -> None:
+    path = tmp_path / "restic.prom"
+    os.mkfifo(path)
+
+    def attempt() -> None:
+        with pytest.raises(DeliveryError, match=rf"{path}: not a regular file"):
+            write(path, [run("docs", 0, 100.0)])
+
+    assert finishes(attempt, path)
+    assert stat.S_ISFIFO(path.lstat().st_mode)
+
+
+def test_a_symlink_at_the_textfile_path_is_refused_and_left_alone(tmp_path: Path) -> None:
+    target = tmp_path / "elsewhere.txt"
+    target.write_bytes(b"not yours\n")
+    path = tmp_path / "restic.prom"
+    path.symlink_to(target)
+    with pytest.raises(DeliveryError, match=rf"{path}: is a symbolic link"):
+        write(path, [run("docs", 0, 100.0)])
+    assert path.is_symlink()
+    assert target.read_bytes() == b"not yours\n"
+
+
+def test_a_textfile_locked_by_another_writer_is_a_delivery_error_after_the_timeout(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "restic.prom"
+    lock = tmp_path / ".restic.prom.lock"
+    holder = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        with pytest.raises(DeliveryError, match=r"still locked by another pushrestic after 0 s"):
+            write(path, [run("docs", 0, 100.0)], timeout=0)
+    finally:
+        os.close(holder)
+    assert not path.exists()
 
 
 def test_a_spooled_body_gets_the_last_success_time_it_lacked() -> None:
