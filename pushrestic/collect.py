@@ -47,6 +47,9 @@ class InputSpec:
 def collect_runs(spec: InputSpec, *, now: float | None = None) -> Collected:
     """Read and parse ``spec.path``; one Run per (location, backend) the input shows.
 
+    A run ends when restic's summary says, else when the log was last written,
+    else ``now``; a time in the future is not trusted (see outcome.build_run).
+
     ``location``/``backend`` name a plain restic log's group and select one group
     of an autorestic log. Raises UsageError when they select nothing.
     """
@@ -70,6 +73,8 @@ def collect_runs(spec: InputSpec, *, now: float | None = None) -> Collected:
             location=spec.location,
             backend=spec.backend,
             ended_at=ended_at,
+            ended_from=f"the modification time of {source}",
+            now=now,
         )
         for group in groups
         if _selected(group, spec.location, spec.backend)
@@ -130,6 +135,7 @@ def runs_of_command(
                 location=location,
                 backend=backend,
                 ended_at=wrapped.ended_at,
+                ended_from="the clock when the command ended",
             ),
             wall_seconds=wrapped.duration_seconds if group.location is None else None,
         )
@@ -168,6 +174,7 @@ def runs_of_hook(
             group,
             given_exit_code=exit_code if group.exit_code is None else None,
             ended_at=now,
+            now=now,
         )
         for group in groups
         if _selected(group, location, backend)
@@ -223,6 +230,8 @@ def runs_of_journal(
                 location=location,
                 backend=backend,
                 ended_at=ended,
+                ended_from=f"the journal of {unit}",
+                now=now,
             ),
             steps=steps,
         )

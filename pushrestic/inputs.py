@@ -5,15 +5,25 @@ blocks, so memory stays constant however large the log is, and it drops, block
 by block and before decoding, lines whose first bytes mark them as lines no
 parser reports on (``SKIPPABLE_PREFIXES``: JSON status floods, ``-vv`` item
 lines). Line numbers stay exact. Binary input (a NUL byte) is an error.
+
+A named pipe (FIFO) given as the log is read like any stream once something
+writes to it; one that no process opens for writing within
+``FIFO_WAIT_SECONDS`` is refused (InputUnreadable) instead of blocking for
+ever. Anonymous pipes (standard input, ``<(restic ...)`` as ``/dev/fd/N``) are
+read as they are: they are never waited on.
 """
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import re
+import select
+import stat
 import sys
-from collections.abc import Generator, Iterator, Sequence
+import time
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import repeat
 from typing import BinaryIO
@@ -24,8 +34,20 @@ from pushrestic.parsers.restic import SKIPPABLE_PREFIXES
 
 BLOCK_SIZE = 1 << 20
 STDIN = "-"
+#: How long a named pipe given as the log may wait for a process to open it for
+#: writing (``restic ... > fifo &`` started just before or after pushrestic).
+FIFO_WAIT_SECONDS = 10.0
+_FIFO_POLL_SECONDS = 0.05
 
-__all__ = ["BLOCK_SIZE", "MAX_LINE", "STDIN", "LineReader", "input_mtime", "open_input"]
+__all__ = [
+    "BLOCK_SIZE",
+    "FIFO_WAIT_SECONDS",
+    "MAX_LINE",
+    "STDIN",
+    "LineReader",
+    "input_mtime",
+    "open_input",
+]
 # How a block is taken apart depends on the lines of the block before: below
 # this average length (bytes), searched in place; from it, cut into lines.
 SCAN_BELOW_AVERAGE_LINE = 200
@@ -172,16 +194,100 @@ def _others_pattern(skip: tuple[bytes, ...]) -> re.Pattern[bytes]:
     return re.compile(b"\n(?!" + b"|".join(re.escape(prefix) for prefix in prefixes) + b")")
 
 
-def open_input(path: str) -> tuple[BinaryIO, str]:
-    """Open ``path`` (``-`` for standard input) for reading; returns the stream and its name."""
+def open_input(
+    path: str,
+    *,
+    fifo_wait: float = FIFO_WAIT_SECONDS,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[BinaryIO, str]:
+    """Open ``path`` (``-`` for standard input) for reading; returns the stream and its name.
+
+    The file is opened without blocking, so that a named pipe with no writer cannot
+    hang the open; such a pipe is waited on for up to ``fifo_wait`` seconds
+    (``clock`` and ``sleep`` measure and pass the time) for a process to open it
+    for writing. The stream returned reads blocking, as any file does. Raises
+    InputUnreadable for a file that cannot be opened, a directory, or a named pipe
+    that nothing opened for writing in time.
+    """
     if path == STDIN:
         return sys.stdin.buffer, "<stdin>"
     try:
-        if os.path.isdir(path):
-            raise InputUnreadable("is a directory, not a log file", source=path)
-        return open(path, "rb"), path  # closed by the caller
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as error:
         raise InputUnreadable(f"cannot open: {error.strerror or error}", source=path) from None
+    try:
+        status = os.fstat(fd)
+        if stat.S_ISDIR(status.st_mode):
+            raise InputUnreadable("is a directory, not a log file", source=path)
+        if stat.S_ISFIFO(status.st_mode) and status.st_dev != _pipe_device():
+            _wait_for_writer(fd, path, fifo_wait, clock, sleep)
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb"), path  # closed by the caller
+    except OSError as error:
+        os.close(fd)
+        raise InputUnreadable(f"cannot open: {error.strerror or error}", source=path) from None
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+@functools.cache
+def _pipe_device() -> int:
+    """The device of anonymous pipes (pipefs): ``/dev/fd/N`` of ``<(...)`` is one,
+    a named pipe lives on a file system."""
+    read_end, write_end = os.pipe()
+    try:
+        return os.fstat(read_end).st_dev
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+
+
+def _wait_for_writer(
+    fd: int,
+    path: str,
+    wait: float,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+) -> None:
+    """Return once a process holds the named pipe ``fd`` open for writing, or wrote
+    to it and left; raise InputUnreadable when none did within ``wait`` seconds."""
+    deadline = clock() + wait
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    while not _writer_or_data(fd, poller):
+        if clock() >= deadline:
+            raise InputUnreadable(
+                f"a named pipe (FIFO) that nothing opened for writing within {wait:g} s: "
+                "start the program that writes to it first, or pipe the log to stdin",
+                source=path,
+            )
+        sleep(_FIFO_POLL_SECONDS)
+
+
+def _writer_or_data(fd: int, poller: select.poll) -> bool:
+    """Whether the named pipe ``fd`` (read end, non-blocking) has data or a writer.
+
+    A pipe shows a hang-up (POLLHUP) when no process holds it for writing, but only
+    once a writer came: opening and closing the write end here makes that so. The
+    write end is opened through ``/proc/self/fd``, the very pipe ``fd`` is, never by
+    path (which may name something else by now). Where that cannot be done (no
+    /proc, no write permission), only data or a writer that came and left count.
+    """
+    try:
+        os.close(os.open(f"/proc/self/fd/{fd}", os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC))
+        probed = True
+    except OSError:
+        probed = False
+    events = 0
+    for _, event in poller.poll(0):
+        events |= event
+    if events & select.POLLIN:
+        return True
+    if probed:
+        return not events & select.POLLHUP
+    return bool(events & select.POLLHUP)  # a writer came and left without writing
 
 
 def input_mtime(path: str) -> float | None:

@@ -11,9 +11,14 @@ incomplete, anything else failure.
 
 from __future__ import annotations
 
+import logging
 import re
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime
 
 from pushrestic.model import (
+    CLOCK_SKEW_SECONDS,
     DEFAULT_BACKEND,
     DEFAULT_LOCATION,
     ExitCodeSource,
@@ -21,7 +26,10 @@ from pushrestic.model import (
     Outcome,
     ResticOutput,
     Run,
+    trusted_time,
 )
+
+log = logging.getLogger(__name__)
 
 # restic 0.19.0 made a missing top-level source an exit-3 warning (#4467).
 _MISSING_SOURCE_IS_PARTIAL_SINCE = (0, 19, 0)
@@ -77,17 +85,57 @@ def build_run(
     location: str | None = None,
     backend: str | None = None,
     ended_at: float | None = None,
+    ended_from: str = "the input",
+    now: float | None = None,
 ) -> Run:
-    """A Run from a parsed group; ``location``/``backend`` fill what the input does not name."""
+    """A Run from a parsed group; ``location``/``backend`` fill what the input does not name.
+
+    The run ended when restic's summary says, else at ``ended_at`` (``ended_from``
+    names where that time comes from: the log's modification time, the journal).
+    A time beyond ``now`` plus CLOCK_SKEW_SECONDS is not trusted (a wrong clock, or
+    ``touch -d 2100 log``: it would pin the last success time for ever): the next
+    candidate is taken, and ``now`` when none is left, with a warning saying why.
+    """
+    now = time.time() if now is None else now
+    run_location = group.location or location or DEFAULT_LOCATION
+    run_backend = group.backend or backend or DEFAULT_BACKEND
     summary = group.output.backup.summary if group.output.backup else None
-    end = summary.ended_at if summary is not None and summary.ended_at is not None else ended_at
+    end = run_end(
+        ((summary.ended_at if summary else None, "restic's summary"), (ended_at, ended_from)),
+        now=now,
+        what=f"{run_location}/{run_backend}",
+    )
     return Run(
-        location=group.location or location or DEFAULT_LOCATION,
-        backend=group.backend or backend or DEFAULT_BACKEND,
+        location=run_location,
+        backend=run_backend,
         outcome=resolve_outcome(group, given_exit_code),
         output=group.output,
         ended_at=end,
     )
+
+
+def run_end(
+    candidates: Iterable[tuple[float | None, str]], *, now: float, what: str
+) -> float | None:
+    """The first of ``candidates`` ((time, where it comes from), best first) that
+    :func:`pushrestic.model.trusted_time` accepts; ``now`` if every time given was
+    refused (each refusal is logged); None if none was given."""
+    refused = False
+    for when, source in candidates:
+        if when is None:
+            continue
+        if trusted_time(when, now) is not None:
+            return when
+        refused = True
+        log.warning(
+            "%s: the end time %s from %s is not trusted (later than now plus %.0f s, or not "
+            "a time); using the current time instead",
+            what,
+            _show_time(when),
+            source,
+            CLOCK_SKEW_SECONDS,
+        )
+    return now if refused else None
 
 
 def failed_run(
@@ -115,6 +163,14 @@ def _reason(code: int, inferred: Outcome) -> str:
     if inferred.reason:
         return inferred.reason
     return "snapshot saved, some files could not be read" if code == 3 else f"exit code {code}"
+
+
+def _show_time(when: float) -> str:
+    """``when`` as an ISO 8601 UTC time when it is one, else as a number."""
+    try:
+        return datetime.fromtimestamp(when, UTC).isoformat(timespec="seconds")
+    except (OverflowError, ValueError, OSError):
+        return repr(when)
 
 
 def _version_at_least(version: str | None, minimum: tuple[int, int, int]) -> bool:

@@ -10,6 +10,15 @@ sections are told apart from backup output. See
 A backend's exit code comes from its error block; a backend of a location that
 ended without an error block for it exited 0. A log cut off mid-location leaves
 the code unknown, and the outcome is then inferred from restic's own output.
+
+Names may contain ``@``: the head ``a@b@c:`` is that of location ``a`` with
+backend ``b@c`` as well as of location ``a@b`` with backend ``c``. A head is
+matched against the (location, backend) pairs the log showed, and among them
+the pair of the location whose errors autorestic is printing: ``backup`` prints
+a location's errors right after its section (before the next banner), ``cron``
+(master) prints them all at the end, each location's after ``Failed to backup
+location "NAME":``. A head that still fits several pairs fails them all, with a
+reason that says so: a pair that may have failed is never reported as a success.
 """
 
 from __future__ import annotations
@@ -30,6 +39,9 @@ _EXIT_STATUS = LazyPattern(r"exit status (-?[0-9]+)")
 _ERRORS_FOUND = LazyPattern(
     r"Error: [0-9]+ errors? were found|Error: Encountered errors during cron process:"
 )
+_CRON_ERRORS = "Error: Encountered errors during cron process:"
+# cron (after v1.8.3) wraps each location's errors in this line, after _CRON_ERRORS
+_FAILED_LOCATION = LazyPattern(r'Failed to backup location "(.+)":')
 # Hooks run as 'bash -c <command>'; any other program executed is restic (or docker running it).
 _SHELLS = frozenset({"bash", "sh"})
 _HEADER = LazyPattern(
@@ -53,6 +65,11 @@ class _Group:
     exit_code: int | None = None
     fed: int = 0
     failed: bool = False  # autorestic printed an error block for it
+    ambiguous: str | None = None  # an error block that may be its (or another pair's)
+
+    @property
+    def name(self) -> str:
+        return f"{self.location}/{self.backend}"
 
 
 @dataclass(slots=True)
@@ -74,10 +91,15 @@ class AutoresticParser:
         self._target: ResticParser | None = None
         self._target_group: _Group | None = None
         self._mode = "none"  # none | restic | hook | forget | block
-        self._block: _Group | None = None
+        # the error block being read: the pairs it may belong to
+        self._block: tuple[_Group, ...] = ()
         self._block_lines: list[tuple[int, str]] = []
         # 'location@backend:' heads an error block; looked up whole, never by regex.
-        self._block_heads: dict[str, _Group] = {}
+        # With '@' in names one head may fit several pairs: all are kept.
+        self._block_heads: dict[str, list[_Group]] = {}
+        # the location whose error blocks autorestic prints next, when known
+        self._errors_of: str | None = None
+        self._cron_errors = False  # after cron's error line: locations are named
         self.recognized = False
 
     def feed_all(self, lines: NumberedLines) -> AutoresticParser:
@@ -107,6 +129,8 @@ class AutoresticParser:
         if m := _BANNER.fullmatch(line):
             self._end_location()
             self._location = self._locations.setdefault(m.group(1), _Location(m.group(1)))
+            self._errors_of = m.group(1)
+            self._cron_errors = False
             self._set_mode("none")
             self.recognized = True
             return True
@@ -148,16 +172,31 @@ class AutoresticParser:
             if self._mode != "hook":
                 self._set_mode("none")
             return True
-        if (block := self._block_heads.get(line)) is not None:
-            block.failed = True
-            self._block = block
+        if (candidates := self._block_heads.get(line)) is not None:
+            self._block = self._owners(candidates)
+            for group in self._block:
+                group.failed = True
+            if len(self._block) > 1:
+                names = " or ".join(group.name for group in self._block)
+                for group in self._block:
+                    group.ambiguous = group.ambiguous or (
+                        f"autorestic's error block {line!r} may be that of {names}: "
+                        "ambiguous, so each is reported as failed"
+                    )
             self._block_lines = []
             self._mode = "block"
             return True
         if _ERRORS_FOUND.fullmatch(line):
             self._end_location()
             self._set_mode("none")
+            # backup printed each location's errors already; cron names each location
+            self._errors_of = None
+            self._cron_errors = line == _CRON_ERRORS
             self.recognized = True
+            return True
+        if self._cron_errors and (m := _FAILED_LOCATION.fullmatch(line)):
+            self._errors_of = m.group(1)
+            self._set_mode("none")
             return True
         if _HEADER.fullmatch(line):
             if line.startswith(("Copying", "Skipping")):
@@ -166,25 +205,41 @@ class AutoresticParser:
             return True
         return False
 
+    def _owners(self, candidates: list[_Group]) -> tuple[_Group, ...]:
+        """The pairs an error block belongs to: the one pair its head fits, else the
+        one of the location whose errors are being printed, else all it may be."""
+        if len(candidates) > 1:
+            here = [group for group in candidates if group.location == self._errors_of]
+            if len(here) == 1:
+                return (here[0],)
+        return tuple(candidates)
+
     def _feed_block(self, number: int, line: str, stripped: str) -> None:
-        block = self._block
-        assert block is not None
         if m := _EXIT_STATUS.fullmatch(stripped):
-            block.exit_code = int(m.group(1))
-            if block.fed == 0:  # restic's stderr was not shown before: take it from here
-                block.backup.feed_all(self._block_lines)
-            self._block, self._block_lines = None, []
-            self._set_mode("none")
+            self._end_block(int(m.group(1)))
             return
-        if _BANNER.fullmatch(stripped) or _ERRORS_FOUND.fullmatch(stripped):
-            if block.fed == 0:
-                block.backup.feed_all(self._block_lines)
-            self._block, self._block_lines = None, []
-            self._set_mode("none")
+        if (
+            _BANNER.fullmatch(stripped)
+            or _ERRORS_FOUND.fullmatch(stripped)
+            or (self._cron_errors and _FAILED_LOCATION.fullmatch(stripped))
+        ):
+            self._end_block(None)
             self._structural(stripped)
             return
         if len(self._block_lines) < _MAX_BLOCK_LINES:
             self._block_lines.append((number, line))
+
+    def _end_block(self, exit_code: int | None) -> None:
+        """The error block ends (with ``exit status N``, or cut off): its code and
+        restic's stderr go to the pair it belongs to, if that is known."""
+        if len(self._block) == 1:
+            (group,) = self._block
+            if exit_code is not None:
+                group.exit_code = exit_code
+            if group.fed == 0:  # restic's stderr was not shown before: take it from here
+                group.backup.feed_all(self._block_lines)
+        self._block, self._block_lines = (), []
+        self._set_mode("none")
 
     def _set_mode(self, mode: str) -> None:
         self._mode = mode
@@ -196,7 +251,7 @@ class AutoresticParser:
         if group is None:
             group = _Group(location, backend, ResticParser(self._source))
             self._groups[key] = group
-            self._block_heads[f"{location}@{backend}:"] = group
+            self._block_heads.setdefault(f"{location}@{backend}:", []).append(group)
             self._locations.setdefault(location, _Location(location)).backends.append(backend)
         return group
 
@@ -215,6 +270,12 @@ class AutoresticParser:
             if group.forget is not None:
                 forget = group.forget.result()
                 output = replace(output, forget=forget.forget, prune=forget.prune)
+            if group.ambiguous is not None:
+                # whatever its own output shows, it may have failed: never a success
+                fatal = group.ambiguous
+                if output.fatal is not None:
+                    fatal = f"{output.fatal} ({fatal})"
+                output = replace(output, fatal=fatal)
             yield GroupOutput(group.location, group.backend, output, exit_code)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 
 from pushrestic.collect import InputSpec, collect_runs
 from pushrestic.errors import InputUnreadable, UsageError
-from pushrestic.model import ExitCodeSource
+from pushrestic.model import CLOCK_SKEW_SECONDS, ExitCodeSource
 from tests.conftest import SAMPLES
 
 
@@ -85,3 +86,43 @@ def test_a_bad_input_with_exit_code_0_is_still_a_failure(tmp_path: Path) -> None
     (run,) = collected.runs
     assert run.outcome.exit_code is None
     assert not run.outcome.success
+
+
+# -- run times that cannot be trusted -------------------------------------------
+
+NOW = 1_800_000_000.0
+YEAR_2100 = 4_102_444_800.0
+
+
+def test_a_future_log_time_never_becomes_the_last_success(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    log = tmp_path / "restic.log"  # touch -d 2100-01-01 restic.log
+    log.write_bytes((SAMPLES / "restic-0.14-backup-text-initial.log").read_bytes())
+    os.utime(log, (YEAR_2100, YEAR_2100))
+    with caplog.at_level(logging.WARNING):
+        (run,) = collect_runs(InputSpec(str(log)), now=NOW).runs
+    assert run.outcome.success
+    assert run.ended_at == NOW
+    assert run.last_success_at == NOW
+    assert "2100-01-01" in caplog.text
+    assert "modification time" in caplog.text
+
+
+def test_a_log_time_within_the_clock_skew_is_still_the_run_s_end(tmp_path: Path) -> None:
+    log = tmp_path / "restic.log"
+    log.write_bytes((SAMPLES / "restic-0.14-backup-text-initial.log").read_bytes())
+    skewed = NOW + CLOCK_SKEW_SECONDS / 2
+    os.utime(log, (skewed, skewed))
+    (run,) = collect_runs(InputSpec(str(log)), now=NOW).runs
+    assert run.ended_at == skewed
+
+
+def test_a_future_json_summary_time_falls_back_to_the_log_time(tmp_path: Path) -> None:
+    sample = SAMPLES / "restic-0.18.1-backup-json-incremental.reconstructed.jsonl"
+    log = tmp_path / "restic.jsonl"
+    log.write_text(sample.read_text().replace('"backup_end":"2025-', '"backup_end":"2100-'))
+    os.utime(log, (NOW - 60, NOW - 60))
+    (run,) = collect_runs(InputSpec(str(log)), now=NOW).runs
+    assert run.ended_at == NOW - 60
+    assert run.last_success_at == NOW - 60

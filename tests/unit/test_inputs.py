@@ -10,8 +10,12 @@ a block that start with a skippable prefix only the first is passed on.
 from __future__ import annotations
 
 import io
+import os
+import threading
 import tracemalloc
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import BinaryIO
 from unittest import mock
 
 import pytest
@@ -296,3 +300,156 @@ def test_line_reader_memory_does_not_grow_with_the_input(line: bytes) -> None:
 
     assert passed > 1
     assert peak < 8 * inputs.BLOCK_SIZE  # a block, its lines, and what was carried over
+
+
+# -- open_input: named pipes (FIFOs) and anonymous pipes ------------------------
+
+
+class FakeClock:
+    """A monotonic clock that only sleeping moves; ``on_sleep`` runs at each sleep."""
+
+    def __init__(self, on_sleep: Callable[[int], None] | None = None) -> None:
+        self.now = 0.0
+        self.sleeps = 0
+        self._on_sleep = on_sleep
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        assert seconds > 0
+        self.sleeps += 1
+        self.now += seconds
+        if self._on_sleep is not None:
+            self._on_sleep(self.sleeps)
+
+
+def open_in_thread(path: str, clock: FakeClock) -> tuple[BinaryIO, str] | BaseException:
+    """open_input in a thread, so that a test of a hang fails instead of hanging."""
+    result: list[tuple[BinaryIO, str] | BaseException] = []
+
+    def target() -> None:
+        try:
+            result.append(inputs.open_input(path, fifo_wait=10.0, clock=clock, sleep=clock.sleep))
+        except BaseException as error:  # handed to the test
+            result.append(error)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(timeout=30)
+    if thread.is_alive():  # blocked in open(): let it go, then fail
+        os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+        thread.join(timeout=30)
+        pytest.fail(f"open_input({path!r}) blocked waiting for a writer")
+    return result[0]
+
+
+def test_a_fifo_with_no_writer_is_refused_after_a_bounded_wait(tmp_path: Path) -> None:
+    fifo = tmp_path / "restic.log"
+    os.mkfifo(fifo)
+    clock = FakeClock()
+    result = open_in_thread(str(fifo), clock)
+    assert isinstance(result, InputUnreadable), result
+    assert "nothing opened for writing within 10 s" in str(result)
+    assert str(fifo) in str(result)
+    assert 10.0 <= clock.now < 11.0
+
+
+def test_a_fifo_whose_writer_comes_during_the_wait_is_read(tmp_path: Path) -> None:
+    fifo = tmp_path / "restic.log"
+    os.mkfifo(fifo)
+
+    def writer_comes(sleeps: int) -> None:
+        if sleeps == 3:  # the writer writes everything and is gone before it is seen
+            writer = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+            os.write(writer, b"snapshot 45fbd684 saved\n")
+            os.close(writer)
+
+    clock = FakeClock(writer_comes)
+    result = open_in_thread(str(fifo), clock)
+    assert not isinstance(result, BaseException), result
+    stream, source = result
+    with stream:
+        assert list(LineReader(stream, source)) == [(1, "snapshot 45fbd684 saved")]
+    assert clock.sleeps == 3
+
+
+def test_a_fifo_with_a_writer_that_has_not_written_yet_is_waited_on(tmp_path: Path) -> None:
+    fifo = tmp_path / "restic.log"
+    os.mkfifo(fifo)
+    writers: list[int] = []
+    clock = FakeClock(lambda _: writers.append(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)))
+    result = open_in_thread(str(fifo), clock)
+    assert not isinstance(result, BaseException), result
+    stream, source = result
+    (writer,) = writers  # connected during the first wait, silent so far
+    os.write(writer, b"Files: 1 new\nsnapshot 45fbd684 saved\n")
+    os.close(writer)
+    with stream:
+        assert [line for _, line in LineReader(stream, source)] == [
+            "Files: 1 new",
+            "snapshot 45fbd684 saved",
+        ]
+
+
+@pytest.mark.parametrize("data", [b"", b"snapshot 45fbd684 saved\n"], ids=["empty", "written"])
+def test_a_pipe_from_process_substitution_is_read_without_waiting(data: bytes) -> None:
+    # `pushrestic push <(restic ...)` names the pipe /dev/fd/N; its writer may be gone
+    read_end, write_end = os.pipe()
+    try:
+        os.write(write_end, data)
+        os.close(write_end)
+        clock = FakeClock(lambda _: pytest.fail("waited on an anonymous pipe"))
+        result = open_in_thread(f"/dev/fd/{read_end}", clock)
+        assert not isinstance(result, BaseException), result
+        stream, _ = result
+        with stream:
+            assert stream.read() == data
+    finally:
+        os.close(read_end)
+
+
+def test_a_regular_file_is_opened_for_blocking_reads(tmp_path: Path) -> None:
+    log = tmp_path / "restic.log"
+    log.write_bytes(b"snapshot 45fbd684 saved\n")
+    stream, source = inputs.open_input(str(log))
+    with stream:
+        assert os.get_blocking(stream.fileno())
+        assert (stream.read(), source) == (b"snapshot 45fbd684 saved\n", str(log))
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"), [("", "is a directory"), ("missing.log", "cannot open: No such file")]
+)
+def test_a_directory_or_a_missing_file_is_unreadable(
+    tmp_path: Path, name: str, reason: str
+) -> None:
+    with pytest.raises(InputUnreadable, match=reason):
+        inputs.open_input(str(tmp_path / name))
+
+
+def test_a_fifo_that_cannot_be_probed_still_takes_a_writer_that_came_and_left(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_open = os.open
+
+    def no_proc(path: str, flags: int, *args: int) -> int:
+        if str(path).startswith("/proc/self/fd/"):
+            raise PermissionError(13, "Permission denied")
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(os, "open", no_proc)
+    fifo = tmp_path / "restic.log"
+    os.mkfifo(fifo)
+
+    def writer_comes(sleeps: int) -> None:
+        if sleeps == 2:
+            os.close(real_open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+
+    result = open_in_thread(str(fifo), FakeClock(writer_comes))
+    assert not isinstance(result, BaseException), result
+    with result[0] as stream:
+        assert stream.read() == b""
+
+    refused = open_in_thread(str(fifo), FakeClock())
+    assert isinstance(refused, InputUnreadable), refused

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from pushrestic.model import (
+    CLOCK_SKEW_SECONDS,
     DEFAULT_BACKEND,
     DEFAULT_LOCATION,
     BackupResult,
@@ -219,3 +220,23 @@ def test_failed_run_never_reports_success(
     assert run.outcome == Outcome(code, source, "unreadable input")
     assert not run.outcome.success
     assert run.ended_at == 1.0
+
+
+def test_build_run_trusts_no_end_time_from_the_future() -> None:
+    now = 2000.0
+    future = backup(summary=replace(SUMMARY, ended_at=now + 10 * CLOCK_SKEW_SECONDS))
+    assert build_run(group(future), ended_at=1900.0, now=now).ended_at == 1900.0
+    assert build_run(group(future), ended_at=now + 3600, now=now).ended_at == now
+    assert build_run(group(future), now=now).ended_at == now
+    no_end = backup(summary=BackupSummary(files_new=1))
+    assert build_run(group(no_end), ended_at=float("inf"), now=now).ended_at == now
+    assert build_run(group(no_end), now=now).ended_at is None  # nothing said, nothing made up
+
+
+def test_build_run_gives_a_success_its_own_time_even_after_a_future_one() -> None:
+    now = 2000.0
+    run = build_run(group(backup()), ended_at=4_102_444_800.0, now=now)
+    assert run.ended_at == 1700.0  # restic's own summary time
+    no_end = backup(summary=BackupSummary(files_new=1))
+    run = build_run(group(no_end), ended_at=4_102_444_800.0, now=now)
+    assert run.last_success_at == now

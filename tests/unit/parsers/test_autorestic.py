@@ -324,3 +324,150 @@ def test_forced_autorestic_format_refuses_a_plain_restic_log() -> None:
 def test_unknown_format_name_is_a_programming_error() -> None:
     with pytest.raises(ValueError, match="unknown format"):
         parse_groups(numbered(["x"]), fmt="yaml")
+
+
+# -- '@' in names: 'a@b@c:' heads the error block of location a, backend b@c, and
+# of location a@b, backend c ---------------------------------------------------
+
+
+def location(name: str, *sections: tuple[str, bool]) -> tuple[str, ...]:
+    """A non-verbose location as autorestic 1.8.3 prints it: (backend, failed) each."""
+    lines = ["", "", f'    Backing up location "{name}"    ', ""]
+    for backend, failed in sections:
+        lines.append(f"Backend: {backend}")
+        if failed:
+            lines += ["Fatal: unable to open config file: does not exist", ""]
+    if not any(failed for _, failed in sections):
+        return (*lines, "Done")
+    for backend, failed in sections:
+        if failed:
+            lines += [
+                f"{name}@{backend}:",
+                "Fatal: unable to open config file: does not exist",
+                "exit status 1",
+                "",
+            ]
+    return tuple(lines)
+
+
+def outcomes(groups: list[GroupOutput]) -> dict[tuple[str, str], int | None]:
+    return {(g.location or "", g.backend or ""): resolve_outcome(g).exit_code for g in groups}
+
+
+A_FAILED = location("a", ("b@c", True))
+A_AT_B_SUCCEEDED = location("a@b", ("c", False))
+
+
+@pytest.mark.parametrize(
+    "log",
+    [
+        (*A_FAILED, *A_AT_B_SUCCEEDED, "Error: 1 errors were found"),
+        (*A_AT_B_SUCCEEDED, *A_FAILED, "Error: 1 errors were found"),
+    ],
+    ids=["failed-first", "failed-last"],
+)
+def test_an_error_block_head_with_at_signs_belongs_to_the_location_it_follows(
+    log: tuple[str, ...],
+) -> None:
+    groups = parse_log(*log)
+    assert outcomes(groups) == {("a", "b@c"): 1, ("a@b", "c"): 0}
+
+
+CRON_ERRORS = (
+    "Error: Encountered errors during cron process:",
+    'Failed to backup location "a":',
+    "a@b@c:",
+    "Fatal: unable to open config file: does not exist",
+    "exit status 1",
+)
+
+
+def cron_location(name: str, backend: str, failed: bool) -> tuple[str, ...]:
+    """A location of autorestic's cron (master): its errors come only at the end."""
+    lines = ("", "", f'    Backing up location "{name}"    ', "", f"Backend: {backend}")
+    if failed:
+        return (*lines, "Fatal: unable to open config file: does not exist", "")
+    return (*lines, "Done")
+
+
+@pytest.mark.parametrize("failed_first", [True, False], ids=["failed-first", "failed-last"])
+def test_cron_errors_at_the_end_go_to_the_location_they_are_reported_for(
+    failed_first: bool,
+) -> None:
+    a, a_at_b = cron_location("a", "b@c", True), cron_location("a@b", "c", False)
+    locations = (*a, *a_at_b) if failed_first else (*a_at_b, *a)
+    groups = parse_log(*locations, *CRON_ERRORS)
+    assert outcomes(groups) == {("a", "b@c"): 1, ("a@b", "c"): 0}
+
+
+def test_an_error_block_that_could_be_either_pair_fails_both_and_says_it_is_ambiguous() -> None:
+    # no 'Failed to backup location' line: the block could be either pair's
+    a, a_at_b = cron_location("a", "b@c", True), cron_location("a@b", "c", False)
+    without_location = tuple(line for line in CRON_ERRORS if not line.startswith("Failed"))
+    groups = parse_log(*a, *a_at_b, *without_location)
+    assert [(g.location, g.backend) for g in groups] == [("a", "b@c"), ("a@b", "c")]
+    for group in groups:
+        outcome = resolve_outcome(group)
+        assert not outcome.success
+        assert "ambiguous" in outcome.reason
+        assert "a/b@c" in outcome.reason
+        assert "a@b/c" in outcome.reason
+
+
+def test_a_saved_snapshot_is_no_success_for_a_pair_that_may_have_failed() -> None:
+    section = (
+        '    Backing up location "a@b"    ',
+        "Backend: c",
+        "> Executing: /usr/bin/restic backup --tag ar:location:a@b /data",
+        "Files:           0 new,     0 changed,    19 unmodified",
+        "processed 19 files, 85.652 MiB in 0:00",
+        "snapshot ee542e57 saved",
+        "Done",
+    )
+    a = cron_location("a", "b@c", True)
+    groups = parse_log(*section, *a, "Error: Encountered errors during cron process:", "a@b@c:")
+    assert [resolve_outcome(g).success for g in groups] == [False, False]
+
+
+@pytest.mark.parametrize("order", [(0, 1, 2), (2, 1, 0), (1, 0, 2)], ids=str)
+def test_names_with_several_at_signs_are_told_apart_by_their_location(
+    order: tuple[int, int, int],
+) -> None:
+    blocks = [
+        location("a@b", ("c@d", True)),
+        location("a", ("b@c@d", False), ("x", False)),
+        location("a@b@c", ("d", False)),
+    ]
+    log = [line for index in order for line in blocks[index]]
+    groups = parse_log(*log, "Error: 1 errors were found")
+    assert outcomes(groups) == {
+        ("a@b", "c@d"): 1,
+        ("a", "b@c@d"): 0,
+        ("a", "x"): 0,
+        ("a@b@c", "d"): 0,
+    }
+
+
+@pytest.mark.parametrize("order", [(0, 1, 2), (2, 1, 0)], ids=str)
+def test_cron_errors_for_names_with_several_at_signs_go_to_the_named_location(
+    order: tuple[int, int, int],
+) -> None:
+    blocks = [
+        cron_location("a@b", "c@d", True),
+        cron_location("a", "b@c@d", False),
+        cron_location("a@b@c", "d", True),
+    ]
+    log = [line for index in order for line in blocks[index]]
+    errors = (
+        "Error: Encountered errors during cron process:",
+        'Failed to backup location "a@b@c":',
+        "a@b@c@d:",
+        "Fatal: wrong password or no key found",
+        "exit status 12",
+        'Failed to backup location "a@b":',
+        "a@b@c@d:",
+        "Fatal: unable to open config file: does not exist",
+        "exit status 1",
+    )
+    groups = parse_log(*log, *errors)
+    assert outcomes(groups) == {("a@b", "c@d"): 1, ("a", "b@c@d"): 0, ("a@b@c", "d"): 12}
