@@ -31,13 +31,14 @@ from pushrestic.errors import (
     DeliveryError,
     InputError,
     InputUnreadable,
+    NothingToReport,
     PushresticError,
     UsageError,
 )
 
 if TYPE_CHECKING:
     from pushrestic.config import Config
-    from pushrestic.deliver import Deliverer
+    from pushrestic.deliver import Deliverer, PushSettings
     from pushrestic.model import Run
 
 log = logging.getLogger("pushrestic")
@@ -95,8 +96,38 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _exit_code_argument(journal, "the unit's exit code (default: $EXIT_STATUS, or the journal)")
 
-    flush = commands.add_parser("flush", help="deliver the reports waiting in the spool")
+    flush = commands.add_parser(
+        "flush",
+        help="deliver the reports waiting in the spool",
+        description="Deliver the reports waiting in the spool for this gateway and job, and "
+        "list those that wait for another gateway URL or job or that the gateway refused.",
+    )
+    flush.add_argument(
+        "--adopt",
+        action="store_true",
+        help="also deliver reports spooled for another gateway URL or job, to this one",
+    )
+    flush.add_argument(
+        "--drop-others",
+        action="store_true",
+        help="delete the reports spooled for another gateway URL or job",
+    )
+    flush.add_argument(
+        "--retry-rejected",
+        action="store_true",
+        help="try again the reports the gateway refused (after fixing the cause)",
+    )
+    flush.add_argument(
+        "--drop-rejected", action="store_true", help="delete the reports the gateway refused"
+    )
     add_arguments(flush, textfile=False)
+    spool = commands.add_parser(
+        "spool",
+        help="list the reports kept in the spool",
+        description="List the reports waiting in the spool (for any gateway) and those "
+        "the gateway refused, with its answer. Needs no gateway.",
+    )
+    add_arguments(spool, textfile=False)
     groups = commands.add_parser("groups", help="list this job's groups on the Pushgateway")
     add_arguments(groups, textfile=False)
     delete = commands.add_parser("delete", help="remove one group from the Pushgateway")
@@ -152,6 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "hook": _hook,
         "journal": _journal,
         "flush": _flush,
+        "spool": _spool,
         "groups": _groups,
         "delete": _delete,
         "config": _config,
@@ -188,12 +220,16 @@ def _push(args: argparse.Namespace) -> int:
     config = _load(args)
     spec = InputSpec(args.log, args.fmt, args.exit_code, args.location, args.backend)
     collected = collect_runs(spec)
+    if not collected.runs and collected.problem is not None:  # restic init, unlock, version
+        _say_problem(collected.problem, reported=False)
+        return EXIT_OK
     code = _report(args, config, collected.runs)
     return _with_problem(code, collected.problem)
 
 
 def _run(args: argparse.Namespace) -> int:
     from pushrestic.collect import runs_of_command
+    from pushrestic.config import without_secrets
     from pushrestic.runner import run_command
 
     argv = list(args.argv)
@@ -201,14 +237,14 @@ def _run(args: argparse.Namespace) -> int:
         argv = argv[1:]
     if not argv:
         raise UsageError("no command to run: pushrestic run [options] -- COMMAND [ARGS...]")
-    config = _load(args)
-    wrapped = run_command(argv, fmt=args.fmt)
+    wrapped = run_command(argv, fmt=args.fmt, env=without_secrets(os.environ))
     runs, problem = runs_of_command(wrapped, location=args.location, backend=args.backend)
     if wrapped.start_error:
         _error(wrapped.start_error)
-    _report(args, config, runs)
+    if runs:
+        _report_keeping_the_code(args, runs)
     if problem is not None:
-        _error(f"{problem} (reported as a failed run)")
+        _say_problem(problem, reported=bool(runs))
     code: int = wrapped.exit_code
     return code
 
@@ -216,15 +252,12 @@ def _run(args: argparse.Namespace) -> int:
 def _hook(args: argparse.Namespace) -> int:
     from pushrestic.collect import runs_of_hook
 
-    config = _load(args)
     runs, problem = runs_of_hook(
         os.environ, exit_code=args.exit_code, location=args.location, backend=args.backend
     )
-    code = _report(args, config, runs)
+    _report_keeping_the_code(args, runs)
     if problem is not None:
         _error(f"{problem} (reported as a failed run)")
-    if code != EXIT_OK:
-        _error("the report is kept and will be sent later; the backup's outcome is unchanged")
     return EXIT_OK
 
 
@@ -241,6 +274,9 @@ def _journal(args: argparse.Namespace) -> int:
         location=args.location,
         backend=args.backend,
     )
+    if not runs and problem is not None:  # restic init, unlock, version
+        _say_problem(problem, reported=False)
+        return EXIT_OK
     code = _report(args, config, runs)
     return _with_problem(code, problem)
 
@@ -248,10 +284,12 @@ def _journal(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace, config: Config, runs: Sequence[Run]) -> int:
     """Print (dry run) or deliver ``runs``; the exit code of the delivery."""
     from pushrestic import config as settings
+    from pushrestic.metrics import build_registry, check_exposition
     from pushrestic.sinks import textfile
 
     labels = settings.labels(config)
     if args.dry_run:
+        check_exposition(build_registry(runs, labels).collect())
         sys.stdout.buffer.write(textfile.render(runs, labels))
         sys.stdout.flush()
         return EXIT_OK
@@ -259,33 +297,95 @@ def _report(args: argparse.Namespace, config: Config, runs: Sequence[Run]) -> in
     path = settings.textfile_path(config)
     if push is None and path is None:
         raise UsageError("no destination: give --gateway URL, --textfile PATH or --dry-run")
+    deliverer = _new_deliverer(push) if push is not None else None
+    try:  # before any sink: a bug must never reach the gateway's own consistency check
+        check_exposition(build_registry(runs, labels).collect())
+    except PushresticError as error:
+        if deliverer is not None:
+            deliverer.set_aside(runs, labels, str(error))
+        raise
     code = EXIT_OK
     if path is not None:
         try:
-            textfile.write(path, runs, labels)
+            textfile.write(path, runs, labels, timeout=config.get("pushgateway.deadline"))
         except DeliveryError as error:
             _error(str(error))
             code = EXIT_TEXTFILE
-    if push is not None:
-        deliverer = _deliverer(config)
+    if deliverer is not None:
         deliverer.replay(skip=deliverer.group_ids(runs))
         deliverer.push(runs, labels)
-        result = deliverer.result
-        if not result.complete:
-            reason = result.errors[-1] if result.errors else "not tried"
-            _error(
-                f"push failed, kept in {deliverer.spool.directory}: "
-                f"{', '.join(result.spooled)}: {reason}"
-            )
-            code = EXIT_SPOOLED
+        code = _delivery_code(deliverer) if code == EXIT_OK else code
     return code
+
+
+def _delivery_code(deliverer: Deliverer) -> int:
+    """Say what happened to this run's report and what waits; 75 when it was not delivered."""
+    result = deliverer.result
+    directory = deliverer.spool.directory
+    reason = result.errors[-1] if result.errors else "not tried"
+    if result.spooled:
+        _error(f"push failed, kept in {directory}: {', '.join(result.spooled)}: {reason}")
+    if result.rejected:
+        _error(
+            f"the gateway refused {', '.join(result.rejected)}: {reason}; the report is kept "
+            f"in {directory / 'rejected'} (see `pushrestic spool`)"
+        )
+    lost = set(result.lost)
+    for problem in result.spool_problems:
+        if any(problem.startswith(f"{name}:") for name in lost):
+            _error(problem)
+        else:
+            _warning(problem)
+    if not result.complete:
+        return EXIT_SPOOLED
+    waiting = _waiting(deliverer)
+    if waiting:
+        _warning(
+            f"{waiting} in {directory}: see `pushrestic spool`, deliver with `pushrestic flush`"
+        )
+    if result.untrusted_spool:
+        _error(f"{result.untrusted_spool} (the report was pushed without the spool)")
+        return EXIT_USAGE
+    return EXIT_OK
+
+
+def _waiting(deliverer: Deliverer) -> str:
+    """One phrase for the spooled reports of earlier runs that are still not delivered."""
+    result = deliverer.result
+    parts = []
+    if result.waiting:
+        parts.append(f"{len(result.waiting)} waiting for this gateway")
+    elsewhere = sum(len(names) for names in result.elsewhere.values())
+    if elsewhere:
+        parts.append(f"{elsewhere} for another gateway URL or job")
+    refused = len(result.set_aside) + len(deliverer.rejected())
+    if refused:
+        parts.append(f"{refused} refused by the gateway")
+    if not parts:
+        return ""
+    total = len(result.waiting) + elsewhere + refused
+    return f"{total} older report{'s' if total != 1 else ''} not delivered ({', '.join(parts)})"
+
+
+def _say_problem(problem: InputError, *, reported: bool) -> None:
+    """One line on what was wrong with the input and what was reported instead.
+
+    Output of a restic command without a report (NothingToReport) is no bad input:
+    nothing is reported, or a failed run when the exit code says the command failed.
+    """
+    if not isinstance(problem, NothingToReport):
+        _error(f"{problem} (reported as a failed run)")
+    elif reported:
+        _warning(f"{problem}, but the exit code says it failed: reported as a failed run")
+    else:
+        _warning(f"{problem} (nothing was reported)")
 
 
 def _with_problem(code: int, problem: InputError | None) -> int:
     if problem is None:
         return code
-    _error(f"{problem} (reported as a failed run)")
-    if code != EXIT_OK:
+    _say_problem(problem, reported=True)
+    if code != EXIT_OK or isinstance(problem, NothingToReport):
         return code
     return EXIT_UNREADABLE if isinstance(problem, InputUnreadable) else EXIT_BAD_INPUT
 
@@ -294,14 +394,81 @@ def _with_problem(code: int, problem: InputError | None) -> int:
 
 
 def _flush(args: argparse.Namespace) -> int:
+    from pushrestic.transport import redact_url
+
     deliverer = _deliverer(_load(args))
-    deliverer.replay()
-    for name in deliverer.result.replayed:
+    if deliverer.result.untrusted_spool:
+        raise UsageError(deliverer.result.untrusted_spool)
+    if args.retry_rejected:
+        for rejected in deliverer.retry_rejected():
+            print(f"retrying {rejected.entry.name}, refused {_when(rejected.rejected_at)}")
+    if args.drop_rejected:
+        for rejected in deliverer.rejected():
+            deliverer.spool.drop_rejected(rejected)
+            print(f"dropped {rejected.entry.name}, refused {_when(rejected.rejected_at)}")
+    if args.drop_others:
+        for entry in deliverer.drop_elsewhere():
+            print(
+                f"dropped {entry.name} (spooled for {redact_url(entry.gateway)}, job {entry.job})"
+            )
+    deliverer.replay(adopt=args.adopt)
+    result = deliverer.result
+    for name in result.replayed:
         print(f"delivered {name}")
-    if not deliverer.result.complete:
-        _error(f"still spooled: {', '.join(deliverer.result.spooled)}")
+    for (url, job), names in sorted(result.elsewhere.items()):
+        print(
+            f"waiting for {redact_url(url)} (job {job}): {', '.join(names)}: deliver them to "
+            f"{deliverer.settings.gateway.base} (job {deliverer.settings.gateway.job}) with "
+            "`pushrestic flush --adopt`, or drop them with `pushrestic flush --drop-others`"
+        )
+    for rejected in deliverer.rejected():
+        print(
+            f"refused {rejected.entry.name} {_when(rejected.rejected_at)}: {rejected.reason} "
+            f"(kept in {rejected.path}; `pushrestic flush --retry-rejected` or --drop-rejected)"
+        )
+    for problem in result.spool_problems:
+        _warning(problem)
+    if result.set_aside:
+        _error(f"refused by the gateway, kept aside: {', '.join(result.set_aside)}")
+    if result.waiting:
+        _error(f"still spooled: {', '.join(result.waiting)}")
+    if result.waiting or result.set_aside:
         return EXIT_SPOOLED
     return EXIT_OK
+
+
+def _spool(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from pushrestic.sinks.spool import Spool
+    from pushrestic.transport import redact_url
+
+    spool = Spool(Path(_load(args).get("spool.directory")))
+    spool.check()
+    print(f"# spool: {spool.directory}")
+    for group in spool.groups():
+        try:
+            entry = spool.get(group)
+        except DeliveryError as error:
+            _warning(str(error))
+            continue
+        if entry is not None:
+            print(
+                f"waiting  {entry.name}  for {redact_url(entry.gateway)} (job {entry.job}), "
+                f"spooled {_when(entry.spooled_at)}"
+            )
+    for rejected in spool.rejected():
+        print(
+            f"refused  {rejected.entry.name}  by {redact_url(rejected.entry.gateway)} (job "
+            f"{rejected.entry.job}) {_when(rejected.rejected_at)}: {rejected.reason}"
+        )
+    return EXIT_OK
+
+
+def _when(moment: float) -> str:
+    import datetime
+
+    return datetime.datetime.fromtimestamp(moment, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _groups(args: argparse.Namespace) -> int:
@@ -356,5 +523,52 @@ def _deliverer(config: Config) -> Deliverer:
     return Deliverer(settings)
 
 
+def _new_deliverer(settings: PushSettings) -> Deliverer:
+    from pushrestic.deliver import Deliverer
+
+    return Deliverer(settings)
+
+
 def _error(message: str) -> None:
     print(f"pushrestic: error: {message}", file=sys.stderr)
+
+
+def _warning(message: str) -> None:
+    print(f"pushrestic: warning: {message}", file=sys.stderr)
+
+
+# -- reporting that leaves the exit code alone (run, hook) ---------------------
+
+
+def _report_keeping_the_code(args: argparse.Namespace, runs: Sequence[Run]) -> None:
+    """Load the settings and report ``runs`` for ``run`` and ``hook``, whose exit code
+    is the backup's, not the report's: whatever goes wrong (settings, delivery, a
+    closed stdout, a bug) is said on one line, and nothing is raised. What
+    :func:`_report` says itself (a push kept in the spool) it says as usual."""
+    try:
+        _report(args, _load(args), runs)
+    except UsageError as error:
+        _error(f"{error} (nothing was reported)")
+    except PushresticError as error:
+        _error(str(error))
+    except BrokenPipeError:
+        _stdout_gone()
+        _error("stdout is closed (broken pipe): the report was not printed")
+    except KeyboardInterrupt:
+        _error("interrupted: the report may be incomplete")
+    except Exception as error:  # a bug: one line for the user, the traceback with -v
+        log.info("internal error", exc_info=True)
+        _error(
+            f"internal error while reporting: {type(error).__name__}: {error} "
+            "(run with -v for details)"
+        )
+
+
+def _stdout_gone() -> None:
+    """Point stdout at /dev/null, so that flushing it at exit fails no more."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no stdout at all: nothing to flush
+        pass

@@ -11,7 +11,11 @@ The file is ``--config PATH``, else ``$PUSHRESTIC_CONFIG``, else the first of
 wrong type are errors naming the key, all reported at once. Secrets (the
 basic-auth password, the bearer token) come from the environment, a file they
 name, or the configuration file, never from a flag (``ps`` shows flags); a
-configuration file that holds a secret and that others may read gets a warning.
+secret file, or a configuration file holding a secret, that group or others may
+read gets a warning. The listing of ``pushrestic config`` shows no secret: not
+the secret settings, nor the user info of a URL in any setting. A command that
+``pushrestic run`` wraps does not get the variables holding pushrestic's secrets
+(:func:`without_secrets`).
 """
 
 from __future__ import annotations
@@ -27,7 +31,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pushrestic.errors import UsageError
-from pushrestic.metrics import check_label_name
 
 if TYPE_CHECKING:
     from pushrestic.deliver import PushSettings
@@ -35,6 +38,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_PATHS = ("~/.config/pushrestic/config.toml", "/etc/pushrestic/config.toml")
+_WARNED: set[str] = set()  # the files others may read that were warned about
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +208,8 @@ SCHEMA: tuple[Field, ...] = (
     Field("labels", "labels", "extra labels on every series", "label", "--label"),
 )
 FIELDS = {field.key: field for field in SCHEMA}
+URL_KEY = "pushgateway.url"
+SECRET_VARIABLES = frozenset(field.env for field in SCHEMA if field.secret and field.env)
 _SECTIONS = {key.split(".", 1)[0] for key in FIELDS if "." in key}
 
 
@@ -226,11 +232,15 @@ class Config:
         return self.values[key].value
 
     def describe(self) -> list[str]:
-        """``key = value  (source)`` lines, secrets redacted."""
+        """``key = value  (source)`` lines, secrets redacted: the secret settings, and the
+        user info of the gateway URL and of any other value that is a URL."""
         lines = []
         for field in SCHEMA:
             resolved = self.values[field.key]
-            shown = "<redacted>" if field.secret and resolved.value else _show(resolved.value)
+            if field.secret and resolved.value:
+                shown = "<redacted>"
+            else:
+                shown = _show(resolved.value, url=field.key == URL_KEY)
             lines.append(f"{field.key} = {shown}  ({resolved.source})")
         return lines
 
@@ -378,6 +388,8 @@ def _resolve(
 def _resolve_labels(
     field: Field, args: argparse.Namespace | None, document: Mapping[str, Any], path: Path | None
 ) -> Value:
+    from pushrestic.metrics import check_label_name  # not imported before `run` starts its command
+
     merged: dict[str, str] = {}
     sources = []
     found, table = _from_file(document, field.key)
@@ -456,18 +468,25 @@ def _type(value: Any) -> str:
     }.get(type(value), type(value).__name__)
 
 
-def _show(value: Any) -> str:
+def _show(value: Any, *, url: bool = False) -> str:
+    """How ``value`` is shown in the listing; ``url``: it is the gateway URL."""
     if value is None:
         return "(not set)"
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{k} = {v!r}" for k, v in value.items()) + "}"
-    return (
-        repr(value)
-        if isinstance(value, str)
-        else str(value).lower()
-        if isinstance(value, bool)
-        else str(value)
-    )
+        return "{" + ", ".join(f"{k} = {_show(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, str):
+        return _show_text(value, url=url)
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _show_text(text: str, *, url: bool) -> str:
+    """``text`` quoted, the user info taken out of it if it is a URL (the gateway URL
+    even without a scheme: ``user:password@host``)."""
+    from pushrestic.transport import has_user_info, redact_url
+
+    if (url or "://" in text) and has_user_info(text):
+        return f"{redact_url(text)!r} (user info redacted)"
+    return repr(text)
 
 
 def _warn_if_exposed(path: Path, document: Mapping[str, Any]) -> None:
@@ -478,11 +497,19 @@ def _warn_if_exposed(path: Path, document: Mapping[str, Any]) -> None:
         mode = path.stat().st_mode
     except OSError:
         return
-    if mode & (stat.S_IRGRP | stat.S_IROTH):
+    _warn_if_readable(path, mode, " and ".join(secrets))
+
+
+def _warn_if_readable(path: Path | str, mode: int, holds: str) -> None:
+    """One warning when group or others may read ``path``, a file holding ``holds``
+    (once per process: the settings may be read more than once)."""
+    if mode & (stat.S_IRGRP | stat.S_IROTH) and str(path) not in _WARNED:
+        _WARNED.add(str(path))
         log.warning(
-            "%s holds %s and others may read it: chmod 600 %s",
+            "%s holds %s and has mode %04o (group or others may read it): chmod 600 %s",
             path,
-            " and ".join(secrets),
+            holds,
+            stat.S_IMODE(mode),
             path,
         )
 
@@ -548,13 +575,24 @@ def push_settings(config: Config) -> PushSettings | None:
 
 
 def _secret_file(path: str) -> str:
-    """A secret from a file: its first line, stripped."""
+    """A secret from a file: its first line, stripped. A file that group or others may
+    read is still used, with a warning naming it and its mode (as ssh does for keys)."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with open(path, encoding="utf-8") as handle:
+            _warn_if_readable(path, os.fstat(handle.fileno()).st_mode, "a secret")
+            text = handle.read()
     except OSError as error:
         raise UsageError(f"cannot read secret file {path}: {error.strerror or error}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"secret file {path} is not UTF-8 text") from None
     lines = text.splitlines()
     value = lines[0].strip() if lines else ""
     if not value:
         raise UsageError(f"secret file {path} is empty")
     return value
+
+
+def without_secrets(environ: Mapping[str, str]) -> dict[str, str]:
+    """``environ`` without the variables that hold pushrestic's own secrets, for a
+    command pushrestic runs (restic's own variables are passed through)."""
+    return {name: value for name, value in environ.items() if name not in SECRET_VARIABLES}

@@ -419,8 +419,12 @@ class Deliverer:
 
 
 def _refused(error: PushError) -> bool:
-    """The gateway answered and refused the report for good (retrying cannot help)."""
-    return error.status is not None and not error.transient
+    """The gateway answered and refused the report for good (retrying it cannot help).
+
+    401 and 403 are not: they refuse the credentials, not the report, which the
+    next run delivers once the credentials are fixed.
+    """
+    return error.status is not None and not error.transient and error.status not in (401, 403)
 
 
 def _name(key: Mapping[str, str]) -> str:

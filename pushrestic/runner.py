@@ -19,11 +19,14 @@ Signals (SIGINT, SIGTERM, SIGHUP), delivered exactly once to the command:
 
 * pushrestic in the foreground of a terminal: the command stays in
   pushrestic's process group. The terminal sends its signals (Ctrl-C's SIGINT,
-  a hangup's SIGHUP) and a shell its ``kill %job`` to the whole group, so the
-  command gets them directly; forwarding them too would deliver them twice.
-  pushrestic only records them. Staying in the group also lets the command read
-  the terminal (restic's password prompt, ssh's) and be stopped and continued
-  with it (Ctrl-Z, ``fg``); in a group of its own it would be stopped by SIGTTIN.
+  a hangup's SIGHUP) to the whole group, so the command gets them directly;
+  forwarding them too would deliver them twice: pushrestic only records them.
+  A terminal never sends SIGTERM: one that pushrestic receives (``kill PID``)
+  is passed on to the command itself. (A shell's ``kill %job`` signals the
+  whole group: the command then gets that SIGTERM twice, which is better than
+  never.) Staying in the group also lets the command read the terminal
+  (restic's password prompt, ssh's) and be stopped and continued with it
+  (Ctrl-Z, ``fg``); in a group of its own it would be stopped by SIGTTIN.
 * Otherwise (cron, systemd, CI, a background job): the command runs in a process
   group of its own, that nothing but pushrestic signals, and each signal
   pushrestic receives is forwarded once to that group, so it reaches what the
@@ -48,7 +51,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -66,6 +69,8 @@ __all__ = ["Wrapped", "run_command"]
 log = logging.getLogger(__name__)
 
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# What a terminal sends to its foreground process group (Ctrl-C, a hangup).
+TERMINAL_SIGNALS = (signal.SIGINT, signal.SIGHUP)
 CHUNK = 1 << 16  # a pipe's default capacity
 # How long the pipes are still read after the command exited, while something
 # (a background grandchild) holds them open.
@@ -106,9 +111,16 @@ class Wrapped:
 
 
 def run_command(
-    argv: Sequence[str], *, fmt: str = "auto", stdout: int = 1, stderr: int = 2
+    argv: Sequence[str],
+    *,
+    fmt: str = "auto",
+    stdout: int = 1,
+    stderr: int = 2,
+    env: Mapping[str, str] | None = None,
 ) -> Wrapped:
     """Run ``argv``; its stdout goes to fd ``stdout``, its stderr to fd ``stderr``, unchanged.
+
+    ``env`` is the command's environment (default: pushrestic's own).
 
     ``fmt`` is one of ``constants.FORMATS``; ``auto`` is autorestic when the
     command's name starts with ``autorestic`` or its first lines are
@@ -140,6 +152,7 @@ def run_command(
                 args,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
+                env=env,
                 process_group=None if foreground else 0,
             )
         except OSError as error:
@@ -479,8 +492,9 @@ class _Signals:
 
     ``own_group``: the command leads a process group of its own, and every signal
     goes to that group. Otherwise the command shares pushrestic's group, which
-    its terminal signals as a whole: a signal is recorded, not forwarded, unless
-    it arrived before the command was started (then the command did not get it).
+    its terminal signals as a whole: a TERMINAL_SIGNALS signal is recorded, not
+    forwarded, unless it arrived before the command was started (then the command
+    did not get it); any other (SIGTERM) is sent to the command.
     """
 
     def __init__(self, *, own_group: bool) -> None:
@@ -529,7 +543,7 @@ class _Signals:
         try:
             if self.own_group:
                 os.killpg(self._pid, signum)
-            elif early:
+            elif early or signum not in TERMINAL_SIGNALS:
                 os.kill(self._pid, signum)
         except ProcessLookupError:
             pass

@@ -26,12 +26,23 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from pushrestic.errors import UsageError
 from pushrestic.metrics import LAST_SUCCESS
-from pushrestic.transport import Handler, PushError, RetryPolicy, redact_url, request, send
+from pushrestic.transport import (
+    Handler,
+    PushError,
+    RetryPolicy,
+    has_user_info,
+    redact_url,
+    request,
+    send,
+)
 
 if TYPE_CHECKING:
     import requests
 
-_SAFE = re.compile(r"[A-Za-z0-9_.\-]+")
+# Sent as they are: values of these characters that are not made of dots only. A
+# value of dots ('.', '..') would be a dot segment, which URL clients (urllib3,
+# which requests uses, as RFC 3986 says) collapse: the label would be lost.
+_SAFE = re.compile(r"(?!\.*\Z)[A-Za-z0-9_.\-]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,15 +55,20 @@ class Gateway:
     grouping: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        parts = urlsplit(self.url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise UsageError(
-                f"gateway URL {redact_url(self.url)!r}: expected http(s)://host[:port]"
-            )
-        if parts.username is not None or parts.password is not None:
+        if has_user_info(self.url):
             raise UsageError(
                 "gateway URL: put no user or password in the URL (`ps` would show it); "
                 "use --basic-auth-user with PUSHRESTIC_PASSWORD or --password-file"
+            )
+        try:
+            parts = urlsplit(self.url)
+            valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+            valid = valid and parts.port != 0  # .port raises beyond 65535 or for a non-number
+        except ValueError:  # an unclosed [ or a port that is not a number
+            valid = False
+        if not valid:
+            raise UsageError(
+                f"gateway URL {redact_url(self.url)!r}: expected http(s)://host[:port]"
             )
         if not self.job:
             raise UsageError("the job name may not be empty")
@@ -77,6 +93,8 @@ class Gateway:
 
 
 def _segment(name: str, value: str) -> str:
+    """``name/value``, or ``name@base64/…`` for a value that is not plainly safe in a
+    path: empty, made of dots only, or with any character but ``A-Za-z0-9_.-``."""
     if _SAFE.fullmatch(value):
         return f"{name}/{value}"
     if value == "":

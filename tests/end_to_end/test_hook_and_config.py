@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -113,3 +114,71 @@ def test_config_errors_name_every_bad_key_on_one_line(tmp_path: Path) -> None:
     assert len(lines) == 1
     assert "'pushgateway.url'" in lines[0]
     assert "'pushgateway.bogus'" in lines[0]
+
+
+def test_config_never_shows_a_password_in_the_gateway_url() -> None:
+    done = run("config", env={"PUSHRESTIC_GATEWAY": "http://bob:SECRET@host/"})
+    assert done.returncode == 0, done.stderr
+    assert "SECRET" not in done.stdout + done.stderr
+    assert "bob" not in done.stdout + done.stderr
+    assert "pushgateway.url = 'http://host/' (user info redacted)" in done.stdout
+
+
+# -- a hook exits 0 whatever happens to the report -----------------------------------
+
+
+def assert_reported_nothing_and_exited_0(
+    done: subprocess.CompletedProcess[str], *words: str
+) -> None:
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    for word in words:
+        assert word in lines[0]
+    assert "Traceback" not in done.stderr
+
+
+def test_a_hook_exits_0_when_its_configuration_file_is_broken(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text("[pushgateway]\nattempts = 0\n")
+    done = run("hook", "--config", str(config), "--dry-run", env=hook_environment())
+    assert_reported_nothing_and_exited_0(done, "pushgateway.attempts")
+
+
+def test_a_hook_exits_0_when_its_password_file_is_missing(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-password"
+    done = run(
+        "hook",
+        "--gateway",
+        "http://127.0.0.1:9091",
+        "--basic-auth-user",
+        "backup",
+        "--password-file",
+        str(missing),
+        "--spool-dir",
+        str(tmp_path / "spool"),
+        env=hook_environment(),
+    )
+    assert_reported_nothing_and_exited_0(done, str(missing))
+
+
+def test_a_hook_exits_0_when_the_spool_cannot_be_written(tmp_path: Path) -> None:
+    """A path under a regular file cannot be a directory, for root too."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        port = listener.getsockname()[1]
+    done = run(
+        "hook",
+        "--gateway",
+        f"http://127.0.0.1:{port}",
+        "--attempts",
+        "1",
+        "--spool-dir",
+        str(blocker / "spool"),
+        env=hook_environment(),
+    )
+    assert done.returncode == 0, done.stderr
+    assert str(blocker / "spool") in done.stderr
+    assert "Traceback" not in done.stderr

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import os
+import pty
+import select
+import signal
+import socket
 import subprocess
 import sys
+import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -117,3 +123,235 @@ def test_run_without_a_command_is_a_usage_error() -> None:
     )
     assert done.returncode == 2
     assert "COMMAND" in done.stderr
+
+
+# -- the exit code is the command's, whatever happens to the report -----------------
+
+
+def pushrestic_run(
+    *options: str,
+    command: Sequence[str],
+    stdout: int | None = subprocess.PIPE,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[bytes]:
+    """``pushrestic run OPTIONS -- COMMAND`` in a clean environment (plus ``env``)."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("PUSHRESTIC_", "RESTIC_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "pushrestic", "run", *options, "--", *command],
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        timeout=60,
+        check=False,
+        env={**base, **(env or {})},
+    )
+
+
+def closed_port() -> int:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        port: int = listener.getsockname()[1]
+    return port
+
+
+def a_backup_that_exits_3(marker: Path) -> list[str]:
+    """A command that leaves ``marker`` behind, prints restic's output and exits 3."""
+    log = SAMPLES / "restic-0.14-backup-text-warning-unreadable.log"
+    return ["sh", "-c", f"touch '{marker}'; cat '{log}'; exit 3"]
+
+
+def assert_one_reporting_error(done: subprocess.CompletedProcess[bytes], *words: str) -> None:
+    errors = [line for line in done.stderr.decode().splitlines() if "error" in line]
+    assert len(errors) == 1, done.stderr
+    for word in words:
+        assert word in errors[0], done.stderr
+    assert b"Traceback" not in done.stderr
+    assert b"Exception ignored" not in done.stderr
+
+
+def test_run_keeps_the_command_s_code_when_the_spool_cannot_be_written(tmp_path: Path) -> None:
+    """A path under a regular file cannot be a directory, for root too."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    marker = tmp_path / "ran"
+    done = pushrestic_run(
+        "--gateway",
+        f"http://127.0.0.1:{closed_port()}",
+        "--attempts",
+        "1",
+        "--spool-dir",
+        str(blocker / "spool"),
+        command=a_backup_that_exits_3(marker),
+    )
+    assert marker.exists()
+    assert done.returncode == 3, done.stderr
+    assert b"Traceback" not in done.stderr
+    assert str(blocker / "spool").encode() in done.stderr
+
+
+def test_run_runs_the_command_and_keeps_its_code_when_the_password_file_is_missing(
+    tmp_path: Path,
+) -> None:
+    marker = tmp_path / "ran"
+    missing = tmp_path / "no-such-password"
+    done = pushrestic_run(
+        "--gateway",
+        "http://127.0.0.1:9091",
+        "--basic-auth-user",
+        "backup",
+        "--password-file",
+        str(missing),
+        "--spool-dir",
+        str(tmp_path / "spool"),
+        command=a_backup_that_exits_3(marker),
+    )
+    assert marker.exists(), "the command ran"
+    assert done.returncode == 3
+    assert_one_reporting_error(done, str(missing))
+
+
+def test_run_runs_the_command_and_keeps_its_code_whatever_the_configuration_holds(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text("[pushgateway\n")
+    marker = tmp_path / "ran"
+    done = pushrestic_run(
+        "--config", str(config), "--dry-run", command=a_backup_that_exits_3(marker)
+    )
+    assert marker.exists(), "the command ran"
+    assert done.returncode == 3
+    assert_one_reporting_error(done, str(config), "not valid TOML")
+    log = SAMPLES / "restic-0.14-backup-text-warning-unreadable.log"
+    assert done.stdout == log.read_bytes(), "its output passed through, no report printed"
+
+
+def test_run_keeps_the_command_s_code_when_no_destination_is_given(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    done = pushrestic_run(command=a_backup_that_exits_3(marker))
+    assert marker.exists()
+    assert done.returncode == 3
+    assert_one_reporting_error(done, "no destination")
+
+
+def test_run_with_dry_run_keeps_the_command_s_code_when_its_stdout_is_closed(
+    tmp_path: Path,
+) -> None:
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # every write to stdout fails: EPIPE
+    try:
+        done = pushrestic_run("--dry-run", command=["sh", "-c", "exit 3"], stdout=write_end)
+    finally:
+        os.close(write_end)
+    assert done.returncode == 3, done.stderr
+    assert_one_reporting_error(done, "stdout")
+
+
+def test_the_wrapped_command_gets_restic_s_variables_but_not_pushrestic_s_secrets(
+    tmp_path: Path,
+) -> None:
+    seen = tmp_path / "environment"
+    done = pushrestic_run(
+        "--dry-run",
+        command=["sh", "-c", f"env > '{seen}'"],
+        env={
+            "PUSHRESTIC_PASSWORD": "pushrestic-password",
+            "PUSHRESTIC_BEARER_TOKEN": "pushrestic-token",
+            "RESTIC_PASSWORD": "restic-password",
+            "RESTIC_REPOSITORY": "/srv/repo",
+        },
+    )
+    assert done.returncode == 0, done.stderr
+    environment = seen.read_text().splitlines()
+    assert "RESTIC_PASSWORD=restic-password" in environment
+    assert "RESTIC_REPOSITORY=/srv/repo" in environment
+    assert not [line for line in environment if "pushrestic-" in line]
+
+
+# Records the SIGTERMs it gets: ready once it handles them; after the first, a moment
+# for a second one, then it prints the count and exits as SIGTERM's default would.
+_TERM_COUNTER = r"""
+import signal, sys, time
+count = 0
+def handle(signum, frame):
+    global count
+    count += 1
+signal.signal(signal.SIGTERM, handle)
+print("ready", flush=True)
+deadline = time.monotonic() + 30
+while count == 0 and time.monotonic() < deadline:
+    time.sleep(0.01)
+linger = time.monotonic() + 0.5
+while time.monotonic() < linger:
+    time.sleep(0.01)
+print(f"sigterm count={count}", flush=True)
+sys.exit(128 + signal.SIGTERM)
+"""
+
+# Makes its stdin, a terminal, the controlling terminal of its session, then runs argv.
+_TAKE_TTY = (
+    "import os, sys; os.close(os.open(os.ttyname(0), os.O_RDWR)); "
+    "os.execv(sys.argv[1], sys.argv[1:])"
+)
+
+
+def test_a_sigterm_to_pushrestic_run_in_a_terminal_reaches_the_command() -> None:
+    """In a terminal the command shares pushrestic's process group, but no terminal
+    sends SIGTERM: a ``kill PID`` of pushrestic must be passed on to the command."""
+    master, slave = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PUSHRESTIC_", "RESTIC_"))}
+    try:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                _TAKE_TTY,
+                sys.executable,
+                "-m",
+                "pushrestic",
+                "run",
+                "--dry-run",
+                "--",
+                sys.executable,
+                "-c",
+                _TERM_COUNTER,
+            ],
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            env=env,
+            start_new_session=True,
+        )
+        os.close(slave)
+        slave = -1
+        shown = read_terminal(master, until=b"ready")
+        proc.send_signal(signal.SIGTERM)
+        shown += read_terminal(master, until=None)
+        code = proc.wait(timeout=60)
+    finally:
+        os.close(master)
+        if slave >= 0:
+            os.close(slave)
+    assert b"sigterm count=1" in shown, shown
+    assert code == 128 + signal.SIGTERM, shown
+    assert b"restic_backup_success" in shown, "the interrupted run is reported"
+
+
+def read_terminal(master: int, *, until: bytes | None, timeout: float = 30.0) -> bytes:
+    """What the terminal shows, until ``until`` (or until every writer closed it)."""
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while until is None or until not in seen:
+        left = deadline - time.monotonic()
+        assert left > 0, f"{until!r} not shown in {timeout} s; got {seen[-500:]!r}"
+        ready, _, _ = select.select([master], [], [], left)
+        if not ready:
+            continue
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: no process holds the terminal any more
+            chunk = b""
+        if not chunk:
+            assert until is None, f"the terminal closed before {until!r}; got {seen[-500:]!r}"
+            break
+        seen += chunk
+    return seen

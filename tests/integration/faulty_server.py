@@ -10,11 +10,17 @@ then one action repeated for ever. An action is one of
   gateway);
 * :class:`Reset` - read the request, then close the socket with ``SO_LINGER`` 0,
   so the client sees a connection reset and no answer;
-* :class:`Hang` - read the request and never answer, until the server closes.
+* :class:`Hang` - read the request and never answer, until the server closes;
+* :class:`Dribble` - answer one byte at a time, slowly enough to outlast any
+  patience but quickly enough that no single socket read ever times out: in the
+  headers (a header line that never ends) or in the body;
+* :class:`Huge` - answer with a body of hundreds of MB, made on the fly (the
+  server never holds it), as fast as the client reads.
 
 Everything is bounded: :meth:`FaultyServer.close` (and leaving the ``with``
-block) releases every hung request, and a hung request gives up by itself
-after :data:`HANG_LIMIT` seconds.
+block) releases every hung or dribbling request, a hung request gives up by
+itself after :data:`HANG_LIMIT` seconds, a dribble after its ``limit``, and a
+huge answer stops when the client goes away.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from types import TracebackType
+from typing import Literal
 
 HANG_LIMIT = 30.0
 PUSHGATEWAY_INVALID = (
@@ -57,7 +64,31 @@ class Hang:
     """Never answer, until the server closes (or :data:`HANG_LIMIT` passes)."""
 
 
-Action = Answer | Reset | Hang
+@dataclass(frozen=True, slots=True)
+class Dribble:
+    """Answer ``status`` one byte every ``interval`` seconds, for ``limit`` seconds at most.
+
+    ``part="headers"``: the status line, then a header line that never ends.
+    ``part="body"``: whole headers announcing ``size`` bytes, then the body byte by byte.
+    """
+
+    part: Literal["headers", "body"] = "headers"
+    status: int = 200
+    interval: float = 0.2
+    size: int = 1_000_000
+    limit: float = 90.0
+
+
+@dataclass(frozen=True, slots=True)
+class Huge:
+    """Answer ``status`` with ``size`` bytes of body made on the fly, as fast as it is read."""
+
+    status: int = 400
+    size: int = 400 * 1024 * 1024
+    announced: bool = True  # False: no Content-Length, the body ends when the connection does
+
+
+Action = Answer | Reset | Hang | Dribble | Huge
 OK = Answer(202)
 
 
@@ -206,6 +237,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         elif isinstance(action, Hang):
             owner._hang()
             self.close_connection = True
+        elif isinstance(action, Dribble):
+            self._dribble(action)
+        elif isinstance(action, Huge):
+            self._huge(action)
         else:
             self._answer(action)
 
@@ -222,6 +257,55 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+    def _dribble(self, dribble: Dribble) -> None:
+        """Send the answer a byte per ``interval`` until the limit, the client or close ends it."""
+        self.close_connection = True
+        status = f"HTTP/1.1 {dribble.status} Dribbling\r\n".encode()
+        if dribble.part == "headers":
+            slow = status + b"X-Dribble: " + b"a" * 1_000_000
+        else:
+            self._send_raw(
+                status
+                + b"Content-Type: text/plain; charset=utf-8\r\n"
+                + f"Content-Length: {dribble.size}\r\n\r\n".encode()
+            )
+            slow = b"a" * dribble.size
+        released = self.server.owner._released
+        give_up = time.monotonic() + dribble.limit
+        for index in range(len(slow)):
+            if not self._send_raw(slow[index : index + 1]):
+                return
+            if released.wait(dribble.interval) or time.monotonic() > give_up:
+                return
+
+    def _huge(self, huge: Huge) -> None:
+        """Send ``huge.size`` bytes of body in 64 KiB pieces, until the client stops reading."""
+        self.close_connection = True
+        self.connection.settimeout(HANG_LIMIT)  # a client that neither reads nor closes
+        released = self.server.owner._released
+        length = f"Content-Length: {huge.size}" if huge.announced else "Connection: close"
+        if not self._send_raw(
+            f"HTTP/1.1 {huge.status} Huge\r\n".encode()
+            + b"Content-Type: text/plain; charset=utf-8\r\n"
+            + f"{length}\r\n\r\n".encode()
+        ):
+            return
+        piece = b"too much " * (64 * 1024 // 9)
+        left = huge.size
+        while left > 0 and not released.is_set():
+            if not self._send_raw(piece[:left]):
+                return
+            left -= min(left, len(piece))
+
+    def _send_raw(self, data: bytes) -> bool:
+        """Write ``data`` as is; False when the client has gone away."""
+        try:
+            self.wfile.write(data)
+            self.wfile.flush()
+        except OSError:
+            return False
+        return True
 
     def _reset(self) -> None:
         """Close the socket at once with SO_LINGER 0: the peer gets a RST, not an answer."""

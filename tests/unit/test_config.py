@@ -9,7 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from pushrestic.config import FIELDS, SCHEMA, add_arguments, add_label_argument, load, push_settings
+from pushrestic.config import (
+    FIELDS,
+    SCHEMA,
+    add_arguments,
+    add_label_argument,
+    load,
+    push_settings,
+    without_secrets,
+)
 from pushrestic.errors import UsageError
 
 
@@ -176,3 +184,87 @@ def test_every_setting_with_a_flag_can_be_given_on_the_command_line() -> None:
     assert all(
         not FIELDS[key].option for key in ("pushgateway.password", "pushgateway.bearer_token")
     )
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://bob:zq1@gw:9091/",
+        "http://bob:zq1/zq2#zq3@gw:9091/",
+        "http://bob:zq1?zq2@gw/",
+        "http://[bob:zq1@gw/",
+        "https://bob:zq1@[::1]:9091/x",
+        "bob:zq1@gw:9091",
+    ],
+)
+def test_the_config_listing_never_shows_a_password_in_a_url(tmp_path: Path, url: str) -> None:
+    path = write(tmp_path, '[labels]\nsite = "https://bob:zq9/zq8@site.example/"\n')
+    config = load(parse("--config", str(path)), {"PUSHRESTIC_GATEWAY": url})
+    text = "\n".join(config.describe())
+    assert "zq" not in text
+    assert "bob" not in text
+    assert "labels = {site = 'https://site.example/' (user info redacted)}" in text
+    assert "pushgateway.url = " in text
+    assert "(environment PUSHRESTIC_GATEWAY)" in text
+    assert config.get("pushgateway.url") == url, "only the listing is redacted"
+
+
+def test_the_config_listing_keeps_an_at_sign_that_is_not_in_a_url(tmp_path: Path) -> None:
+    config = load(parse("--password-file", "/home/bob@corp/pw", "--instance", "bob@host"), {})
+    text = "\n".join(config.describe())
+    assert "pushgateway.password_file = '/home/bob@corp/pw'" in text
+    assert "pushgateway.instance = 'bob@host'" in text
+
+
+@pytest.mark.parametrize("mode", [0o640, 0o604, 0o644], ids=oct)
+def test_a_secret_file_others_may_read_is_used_with_a_warning_naming_its_mode(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, mode: int
+) -> None:
+    secret = tmp_path / "token"
+    secret.write_text("t0ken\n")
+    secret.chmod(mode)
+    config = load(parse("--gateway", "http://gw:9091", "--bearer-token-file", str(secret)), {})
+    with caplog.at_level(logging.WARNING):
+        settings = push_settings(config)
+    assert settings is not None
+    assert settings.transport.bearer_token == "t0ken"
+    (record,) = caplog.records
+    message = record.getMessage()
+    assert str(secret) in message
+    assert f"{mode:04o}" in message
+    assert "\n" not in message
+    assert "t0ken" not in message
+
+
+def test_a_private_secret_file_gets_no_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    secret = tmp_path / "password"
+    secret.write_text("pw\n")
+    secret.chmod(0o600)
+    config = load(
+        parse(
+            "--gateway", "http://gw:9091", "--basic-auth-user", "u", "--password-file", str(secret)
+        ),
+        {},
+    )
+    with caplog.at_level(logging.WARNING):
+        assert push_settings(config) is not None
+    assert caplog.text == ""
+
+
+def test_the_wrapped_command_s_environment_holds_no_pushrestic_secret() -> None:
+    environ = {
+        "PUSHRESTIC_PASSWORD": "pw",
+        "PUSHRESTIC_BEARER_TOKEN": "tok",
+        "PUSHRESTIC_GATEWAY": "http://gw:9091",
+        "RESTIC_PASSWORD": "restic's own",
+        "RESTIC_REPOSITORY": "/srv/repo",
+        "PATH": "/usr/bin",
+    }
+    assert without_secrets(environ) == {
+        "PUSHRESTIC_GATEWAY": "http://gw:9091",
+        "RESTIC_PASSWORD": "restic's own",
+        "RESTIC_REPOSITORY": "/srv/repo",
+        "PATH": "/usr/bin",
+    }

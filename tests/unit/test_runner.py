@@ -78,12 +78,18 @@ with open(result, "w") as stream:
 # -- helpers ------------------------------------------------------------------
 
 
-def wrap(tmp_path: Path, argv: Sequence[str], *, fmt: str = "auto") -> tuple[Wrapped, bytes, bytes]:
+def wrap(
+    tmp_path: Path,
+    argv: Sequence[str],
+    *,
+    fmt: str = "auto",
+    env: dict[str, str] | None = None,
+) -> tuple[Wrapped, bytes, bytes]:
     """run_command in this process, its stdout and stderr written to files; returns
     the result and what was written to each."""
     out_path, err_path = tmp_path / "passed-stdout", tmp_path / "passed-stderr"
     with out_path.open("wb") as out, err_path.open("wb") as err:
-        wrapped = run_command(argv, fmt=fmt, stdout=out.fileno(), stderr=err.fileno())
+        wrapped = run_command(argv, fmt=fmt, stdout=out.fileno(), stderr=err.fileno(), env=env)
     return wrapped, out_path.read_bytes(), err_path.read_bytes()
 
 
@@ -539,15 +545,17 @@ def test_a_signal_to_pushrestic_reaches_the_whole_command_and_is_reported(
     assert b"not reached" not in rest
 
 
-# Counts the SIGINTs it gets: ready once it handles them, then, after the first,
+# Counts the SIGINTs (or the signal named by its argument) it gets: ready once it
+# handles them, then, after the first,
 # a moment for a second one before it prints the count and its process group.
 _COUNTER = r"""
 import os, signal, sys, time
+signum = getattr(signal, sys.argv[1]) if len(sys.argv) > 1 else signal.SIGINT
 count = 0
 def handle(signum, frame):
     global count
     count += 1
-signal.signal(signal.SIGINT, handle)
+signal.signal(signum, handle)
 print("ready", flush=True)
 deadline = time.monotonic() + 30
 while count == 0 and time.monotonic() < deadline:
@@ -556,7 +564,7 @@ linger = time.monotonic() + 0.5
 while time.monotonic() < linger:
     time.sleep(0.01)
 print(f"count={count} pgid={os.getpgrp()}", flush=True)
-sys.exit(130)
+sys.exit(128 + signum)
 """
 
 
@@ -590,6 +598,37 @@ def test_ctrl_c_in_a_terminal_reaches_the_command_once(tmp_path: Path) -> None:
             os.close(slave)
     assert rest == f"count=1 pgid={facts['pid']}\n".encode()
     assert (facts["interrupted_by"], facts["exit_code"]) == (signal.SIGINT, 130)
+
+
+def test_a_sigterm_sent_to_pushrestic_in_a_terminal_reaches_the_command_once(
+    tmp_path: Path,
+) -> None:
+    """No terminal sends SIGTERM: the command, in pushrestic's group, did not get it."""
+    result = tmp_path / "result.json"
+    master, slave = pty.openpty()
+    try:
+        proc = start_wrapper(result, [*python(_COUNTER), "SIGTERM"], stdin=slave, take_tty=True)
+        os.close(slave)
+        slave = -1
+        read_until(proc, b"ready\n")
+        proc.send_signal(signal.SIGTERM)
+        facts, rest = finish_wrapper(proc, result)
+    finally:
+        os.close(master)
+        if slave >= 0:
+            os.close(slave)
+    assert rest == f"count=1 pgid={facts['pid']}\n".encode()
+    assert (facts["interrupted_by"], facts["exit_code"]) == (signal.SIGTERM, 143)
+
+
+def test_the_command_gets_the_environment_it_is_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DROPPED", "pushrestic's own")
+    wrapped, out, _ = wrap(
+        tmp_path, ["sh", "-c", 'echo "${KEPT-unset} ${DROPPED-unset}"'], env={"KEPT": "kept"}
+    )
+    assert (wrapped.exit_code, out) == (0, b"kept unset\n")
 
 
 def _pgid_line(output: bytes) -> int:

@@ -1,7 +1,12 @@
 """The transport: which faults are retried, how often, how long, and what the gateway sees.
 
-The faults come from a real local HTTP server (tests/integration/faulty_server.py):
-resets, hangs and scripted answers that a real Pushgateway cannot be made to give.
+The retry policy runs on a fake clock (:class:`FakeTime`): its sleeps advance the
+clock instead of waiting, so counts, waits and the deadline are exact and no
+test depends on how fast the machine is. The answers come from a real local
+HTTP server (tests/integration/faulty_server.py) that answers at once: resets
+and scripted answers that a real Pushgateway cannot be made to give. Faults that
+take real time (hangs, dribbling, huge answers) are tested in
+tests/integration/test_faults.py.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import email.utils
 import socket
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 
 import pytest
 import requests
@@ -37,20 +43,44 @@ from tests.integration.faulty_server import (
     PUSHGATEWAY_INVALID,
     Answer,
     FaultyServer,
-    Hang,
     Reset,
 )
 
 BODY = b"# TYPE restic_backup_success gauge\nrestic_backup_success 1\n"
 PATH = "/metrics/job/restic/instance/host1/location/docs/backend/local"
-# Quick retries, no jitter: the counts and times below are then exact enough to assert.
-FAST = RetryPolicy(attempts=5, deadline=10.0, timeout=2.0, backoff_initial=0.05, jitter=0.0)
+# No jitter: the waits are then exact. The timeout is generous: the local server answers at
+# once, and a loaded machine must not turn its answer into a timeout.
+FAST = RetryPolicy(attempts=5, deadline=600.0, timeout=30.0, backoff_initial=0.05, jitter=0.0)
+PATIENT = 30.0  # seconds: the timeout of a single request to the local server
+
+
+@dataclass
+class FakeTime:
+    """A monotonic clock that only moves when the code under test sleeps or ``spend`` is called."""
+
+    now: float = 1000.0
+    sleeps: list[float] = field(default_factory=list)
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    def spend(self, seconds: float) -> None:
+        self.now += seconds
 
 
 @pytest.fixture
 def server() -> Iterator[FaultyServer]:
     with FaultyServer() as running:
         yield running
+
+
+@pytest.fixture
+def fake() -> FakeTime:
+    return FakeTime()
 
 
 @pytest.fixture
@@ -68,6 +98,11 @@ def pusher(session: requests.Session, server: FaultyServer) -> Callable[[float],
     )
 
 
+def send_fake(attempt: Callable[[float], object], policy: RetryPolicy, fake: FakeTime) -> None:
+    """``send`` on the fake clock: its waits are recorded in ``fake.sleeps``, never slept."""
+    send(attempt, policy, sleep=fake.sleep, clock=fake.clock)
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -79,22 +114,24 @@ def free_port() -> int:
 
 
 def test_a_gateway_answering_503_twice_then_200_is_tried_three_times_and_succeeds(
-    server: FaultyServer, session: requests.Session
+    server: FaultyServer, session: requests.Session, fake: FakeTime
 ) -> None:
     server.script(Answer(503, "unavailable"), Answer(503, "unavailable"), then=Answer(200))
-    send(pusher(session, server), FAST)
+    send_fake(pusher(session, server), FAST, fake)
     puts = server.pushes("PUT")
     assert len(puts) == 3
     assert all(put.body == BODY and put.path == PATH for put in puts)
+    assert fake.sleeps == [0.05, 0.1]
 
 
 def test_a_permanent_400_is_tried_once_and_the_error_quotes_the_gateways_answer(
-    server: FaultyServer, session: requests.Session
+    server: FaultyServer, session: requests.Session, fake: FakeTime
 ) -> None:
     server.script(then=Answer(400, PUSHGATEWAY_INVALID + "\n"))
     with pytest.raises(PushError) as caught:
-        send(pusher(session, server), FAST)
+        send_fake(pusher(session, server), FAST, fake)
     assert len(server.requests) == 1
+    assert fake.sleeps == []
     assert not caught.value.transient
     assert caught.value.status == 400
     assert "HTTP 400" in str(caught.value)
@@ -103,51 +140,50 @@ def test_a_permanent_400_is_tried_once_and_the_error_quotes_the_gateways_answer(
 
 @pytest.mark.parametrize("status", [401, 403, 404, 405, 409, 413, 422])
 def test_other_4xx_answers_are_permanent(
-    status: int, server: FaultyServer, session: requests.Session
+    status: int, server: FaultyServer, session: requests.Session, fake: FakeTime
 ) -> None:
     server.script(then=Answer(status, "no"))
     with pytest.raises(PushError) as caught:
-        send(pusher(session, server), FAST)
+        send_fake(pusher(session, server), FAST, fake)
     assert not caught.value.transient
     assert len(server.requests) == 1
 
 
 @pytest.mark.parametrize("status", [408, 500, 502, 503, 504])
 def test_408_and_5xx_answers_are_transient_and_retried(
-    status: int, server: FaultyServer, session: requests.Session
+    status: int, server: FaultyServer, session: requests.Session, fake: FakeTime
 ) -> None:
     server.script(Answer(status, "later"), then=Answer(202))
-    send(pusher(session, server), FAST)
+    send_fake(pusher(session, server), FAST, fake)
     assert len(server.requests) == 2
 
 
-def test_a_429_with_retry_after_2_delays_the_second_attempt_by_at_least_2_seconds(
-    server: FaultyServer, session: requests.Session
+def test_a_429_with_retry_after_2_waits_2_seconds_before_the_second_attempt(
+    server: FaultyServer, session: requests.Session, fake: FakeTime
 ) -> None:
     server.script(Answer(429, "slow down", (("Retry-After", "2"),)), then=Answer(202))
-    send(pusher(session, server), FAST)
-    first, second = server.requests
-    assert second.arrived - first.arrived >= 2.0
+    send_fake(pusher(session, server), FAST, fake)
+    assert len(server.requests) == 2
+    assert fake.sleeps == [2.0]
 
 
 def test_a_retry_after_longer_than_the_time_left_ends_the_retries_at_once(
-    server: FaultyServer, session: requests.Session
+    server: FaultyServer, session: requests.Session, fake: FakeTime
 ) -> None:
     server.script(then=Answer(429, "slow down", (("Retry-After", "30"),)))
     policy = RetryPolicy(attempts=5, deadline=3.0, timeout=1.0, backoff_initial=0.05, jitter=0.0)
-    started = time.monotonic()
     with pytest.raises(PushError) as caught:
-        send(pusher(session, server), policy)
-    assert time.monotonic() - started < 1.0
+        send_fake(pusher(session, server), policy, fake)
+    assert fake.sleeps == []
     assert caught.value.status == 429
     assert len(server.requests) == 1
 
 
 def test_a_connection_reset_is_transient_and_retried(
-    server: FaultyServer, session: requests.Session
+    server: FaultyServer, session: requests.Session, fake: FakeTime
 ) -> None:
     server.script(Reset(), then=Answer(202))
-    send(pusher(session, server), FAST)
+    send_fake(pusher(session, server), FAST, fake)
     assert [type(r.action).__name__ for r in server.requests] == ["Reset", "Answer"]
 
 
@@ -156,7 +192,7 @@ def test_a_reset_answer_is_a_transient_push_error_without_a_traceback(
 ) -> None:
     server.script(then=Reset())
     with pytest.raises(PushError) as caught:
-        request(session, "PUT", server.url + PATH, timeout=2.0, data=BODY)
+        request(session, "PUT", server.url + PATH, timeout=PATIENT, data=BODY)
     assert caught.value.transient
     assert caught.value.__cause__ is None
     assert "Traceback" not in str(caught.value)
@@ -165,82 +201,107 @@ def test_a_reset_answer_is_a_transient_push_error_without_a_traceback(
 def test_a_refused_connection_is_transient_and_names_the_url(session: requests.Session) -> None:
     url = f"http://127.0.0.1:{free_port()}{PATH}"
     with pytest.raises(PushError) as caught:
-        request(session, "PUT", url, timeout=2.0, data=BODY)
+        request(session, "PUT", url, timeout=PATIENT, data=BODY)
     assert caught.value.transient
     assert str(caught.value).startswith(f"PUT {url}: ")
 
 
 def test_attempts_stop_at_the_policys_number(
-    server: FaultyServer, session: requests.Session
+    server: FaultyServer, session: requests.Session, fake: FakeTime
 ) -> None:
     server.script(then=Answer(503, "down"))
-    policy = RetryPolicy(attempts=3, deadline=10.0, timeout=1.0, backoff_initial=0.01, jitter=0.0)
+    policy = RetryPolicy(attempts=3, deadline=600.0, timeout=PATIENT, jitter=0.0)
     with pytest.raises(PushError) as caught:
-        send(pusher(session, server), policy)
+        send_fake(pusher(session, server), policy, fake)
     assert caught.value.status == 503
     assert len(server.requests) == 3
+    assert len(fake.sleeps) == 2
 
 
 # -- the deadline ---------------------------------------------------------------
 
 
-def test_a_gateway_that_never_answers_is_given_up_on_within_the_deadline_plus_one_timeout(
-    server: FaultyServer, session: requests.Session
+def hanging(fake: FakeTime, timeouts: list[float]) -> Callable[[float], object]:
+    """An attempt that uses all of its timeout and then fails as a timeout does."""
+
+    def attempt(timeout: float) -> None:
+        timeouts.append(timeout)
+        fake.spend(timeout)
+        raise PushError(f"PUT gw: no answer within {timeout} s", transient=True)
+
+    return attempt
+
+
+def test_a_gateway_that_never_answers_is_retried_until_the_deadline_and_no_further(
+    fake: FakeTime,
 ) -> None:
-    server.script(then=Hang())
-    policy = RetryPolicy(attempts=100, deadline=2.0, timeout=0.5, backoff_initial=0.05)
-    started = time.monotonic()
+    timeouts: list[float] = []
+    policy = RetryPolicy(attempts=100, deadline=2.0, timeout=0.5, backoff_initial=0.05, jitter=0)
+    started = fake.now
     with pytest.raises(PushError) as caught:
-        send(pusher(session, server), policy)
-    elapsed = time.monotonic() - started
+        send_fake(hanging(fake, timeouts), policy, fake)
     assert caught.value.transient
     assert "no answer within" in str(caught.value)
-    assert 1.0 <= elapsed <= policy.deadline + policy.timeout
-    assert len(server.requests) >= 2, "a timeout is transient: it was retried"
+    assert len(timeouts) >= 2, "a timeout is transient: it was retried"
+    assert fake.now - started <= policy.deadline
 
 
-def test_the_deadline_holds_however_many_attempts_are_left(
-    server: FaultyServer, session: requests.Session
-) -> None:
-    server.script(then=Answer(503, "down"))
-    policy = RetryPolicy(attempts=1000, deadline=1.0, timeout=0.5, backoff_initial=0.05)
-    started = time.monotonic()
+def test_the_deadline_holds_however_many_attempts_are_left(fake: FakeTime) -> None:
+    starts: list[float] = []
+
+    def attempt(timeout: float) -> None:
+        starts.append(fake.now)
+        fake.spend(0.01)  # a quick 503
+        raise PushError("HTTP 503", transient=True, status=503)
+
+    # No jitter: with it the waits, and so the count, would be random.
+    policy = RetryPolicy(attempts=1000, deadline=1.0, timeout=0.5, backoff_initial=0.05, jitter=0)
+    started = fake.now
     with pytest.raises(PushError):
-        send(pusher(session, server), policy)
-    assert time.monotonic() - started <= policy.deadline + 0.1
-    assert len(server.requests) >= 3
+        send_fake(attempt, policy, fake)
+    assert fake.now - started <= policy.deadline
+    # Attempts at 0, 0.06, 0.17, 0.38 and 0.79 s; the next wait (0.8 s) would cross the deadline.
+    assert [round(start - started, 2) for start in starts] == [0.0, 0.06, 0.17, 0.38, 0.79]
+    assert fake.sleeps == [0.05, 0.1, 0.2, 0.4]
 
 
-def test_each_attempt_gets_no_more_than_the_time_left() -> None:
+def test_each_attempt_gets_no_more_than_the_time_left(fake: FakeTime) -> None:
+    timeouts: list[float] = []
+    policy = RetryPolicy(attempts=10, deadline=1.0, timeout=0.4, backoff_initial=0.01, jitter=0)
+    started = fake.now
+    with pytest.raises(PushError):
+        send_fake(hanging(fake, timeouts), policy, fake)
+    assert timeouts[0] == pytest.approx(0.4)
+    assert timeouts[-1] < 0.4, "the last attempt only got what was left of the deadline"
+    assert fake.now - started == pytest.approx(policy.deadline)
+
+
+def test_the_time_left_is_read_from_the_clock_not_from_the_attempts(fake: FakeTime) -> None:
     timeouts: list[float] = []
 
     def attempt(timeout: float) -> None:
         timeouts.append(timeout)
-        time.sleep(timeout)
-        raise PushError("no answer", transient=True)
+        fake.spend(0.7)  # the machine was busy: the attempt took longer than it was given
+        raise PushError("HTTP 503", transient=True, status=503)
 
-    policy = RetryPolicy(attempts=10, deadline=1.0, timeout=0.4, backoff_initial=0.01, jitter=0)
+    policy = RetryPolicy(attempts=10, deadline=1.0, timeout=0.5, backoff_initial=0.01, jitter=0)
     with pytest.raises(PushError):
-        send(attempt, policy)
-    assert timeouts[0] == pytest.approx(0.4)
-    assert timeouts[-1] < 0.4, "the last attempt only got what was left of the deadline"
-    assert sum(timeouts) <= policy.deadline + 0.06
+        send_fake(attempt, policy, fake)
+    assert timeouts == [0.5, pytest.approx(0.29)]
 
 
-def test_a_permanent_error_is_raised_at_once_without_sleeping() -> None:
-    sleeps: list[float] = []
-
+def test_a_permanent_error_is_raised_at_once_without_sleeping(fake: FakeTime) -> None:
     def attempt(timeout: float) -> None:
         raise PushError("HTTP 400: bad", transient=False, status=400)
 
     with pytest.raises(PushError):
-        send(attempt, FAST, sleep=sleeps.append)
-    assert sleeps == []
+        send_fake(attempt, FAST, fake)
+    assert fake.sleeps == []
 
 
-def test_the_waits_between_attempts_grow_exponentially_up_to_the_maximum() -> None:
-    sleeps: list[float] = []
-
+def test_the_waits_between_attempts_grow_exponentially_up_to_the_maximum(
+    fake: FakeTime,
+) -> None:
     def attempt(timeout: float) -> None:
         raise PushError("HTTP 503", transient=True, status=503)
 
@@ -248,8 +309,19 @@ def test_the_waits_between_attempts_grow_exponentially_up_to_the_maximum() -> No
         attempts=6, deadline=1000.0, backoff_initial=0.5, backoff_max=3.0, jitter=0.0
     )
     with pytest.raises(PushError):
-        send(attempt, policy, sleep=sleeps.append)
-    assert sleeps == [0.5, 1.0, 2.0, 3.0, 3.0]
+        send_fake(attempt, policy, fake)
+    assert fake.sleeps == [0.5, 1.0, 2.0, 3.0, 3.0]
+
+
+def test_jitter_adds_at_most_its_amount_to_each_wait(fake: FakeTime) -> None:
+    def attempt(timeout: float) -> None:
+        raise PushError("HTTP 503", transient=True, status=503)
+
+    policy = RetryPolicy(attempts=4, deadline=1000.0, backoff_initial=1.0, jitter=0.5)
+    with pytest.raises(PushError):
+        send_fake(attempt, policy, fake)
+    for wait, backoff in zip(fake.sleeps, [1.0, 2.0, 4.0], strict=True):
+        assert backoff <= wait <= backoff + 0.5
 
 
 # -- RetryPolicy ----------------------------------------------------------------
@@ -284,7 +356,7 @@ def test_the_default_retry_policy_is_five_attempts_in_60_seconds_10_each() -> No
 def test_every_request_says_pushrestic_and_its_version_in_the_user_agent(
     server: FaultyServer, session: requests.Session
 ) -> None:
-    request(session, "PUT", server.url + PATH, timeout=2.0, data=BODY)
+    request(session, "PUT", server.url + PATH, timeout=PATIENT, data=BODY)
     assert server.requests[0].header("User-Agent") == f"pushrestic/{__version__}"
 
 
@@ -292,14 +364,14 @@ def test_basic_auth_credentials_are_sent_in_the_authorization_header(
     server: FaultyServer,
 ) -> None:
     session = make_session(TransportSettings(username="backup", password="s3cr3t"))
-    request(session, "PUT", server.url + PATH, timeout=2.0, data=BODY)
+    request(session, "PUT", server.url + PATH, timeout=PATIENT, data=BODY)
     expected = "Basic " + base64.b64encode(b"backup:s3cr3t").decode()
     assert server.requests[0].header("Authorization") == expected
 
 
 def test_a_bearer_token_is_sent_as_bearer_authorization(server: FaultyServer) -> None:
     session = make_session(TransportSettings(bearer_token="tok-123"))
-    request(session, "PUT", server.url + PATH, timeout=2.0, data=BODY)
+    request(session, "PUT", server.url + PATH, timeout=PATIENT, data=BODY)
     assert server.requests[0].header("Authorization") == "Bearer tok-123"
 
 
@@ -314,7 +386,7 @@ def test_transport_settings_never_show_their_secrets() -> None:
 def test_a_redirect_is_not_followed(server: FaultyServer, session: requests.Session) -> None:
     server.script(Answer(307, "", (("Location", "http://127.0.0.1:1/elsewhere"),)))
     with pytest.raises(PushError) as caught:
-        request(session, "PUT", server.url + PATH, timeout=2.0, data=BODY)
+        request(session, "PUT", server.url + PATH, timeout=PATIENT, data=BODY)
     assert caught.value.status == 307
     assert len(server.requests) == 1
 
@@ -325,12 +397,13 @@ def test_a_redirect_is_not_followed(server: FaultyServer, session: requests.Sess
 def test_retry_after_as_an_http_date_becomes_the_seconds_until_then(
     server: FaultyServer, session: requests.Session
 ) -> None:
-    when = email.utils.formatdate(time.time() + 5, usegmt=True)
+    when = email.utils.formatdate(time.time() + 3600, usegmt=True)
     server.script(Answer(503, "maintenance", (("Retry-After", when),)))
     with pytest.raises(PushError) as caught:
-        request(session, "PUT", server.url + PATH, timeout=2.0, data=BODY)
+        request(session, "PUT", server.url + PATH, timeout=PATIENT, data=BODY)
     assert caught.value.retry_after is not None
-    assert 3.5 <= caught.value.retry_after <= 5.0
+    # Whole seconds in the header, and however slow the machine: within a generous minute.
+    assert 3540 <= caught.value.retry_after <= 3600
 
 
 def test_retry_after_as_a_date_in_the_past_means_no_wait(
@@ -339,7 +412,7 @@ def test_retry_after_as_a_date_in_the_past_means_no_wait(
     when = email.utils.formatdate(time.time() - 60, usegmt=True)
     server.script(Answer(503, "maintenance", (("Retry-After", when),)))
     with pytest.raises(PushError) as caught:
-        request(session, "PUT", server.url + PATH, timeout=2.0, data=BODY)
+        request(session, "PUT", server.url + PATH, timeout=PATIENT, data=BODY)
     assert caught.value.retry_after == 0.0
 
 
@@ -349,7 +422,7 @@ def test_a_retry_after_that_is_neither_seconds_nor_a_date_is_ignored(
 ) -> None:
     server.script(Answer(429, "slow down", (("Retry-After", value),)))
     with pytest.raises(PushError) as caught:
-        request(session, "PUT", server.url + PATH, timeout=2.0, data=BODY)
+        request(session, "PUT", server.url + PATH, timeout=PATIENT, data=BODY)
     assert caught.value.transient
     assert caught.value.retry_after is None
 
@@ -385,7 +458,7 @@ def test_the_handler_plugs_into_push_to_gateway(
 ) -> None:
     registry = registry_with_one_gauge()
     push_to_gateway(
-        server.url, job="nightly", registry=registry, timeout=2.0, handler=make_handler(session)
+        server.url, job="nightly", registry=registry, timeout=PATIENT, handler=make_handler(session)
     )
     (put,) = server.requests
     assert (put.method, put.path) == ("PUT", "/metrics/job/nightly")

@@ -82,3 +82,26 @@ def test_a_maintenance_run_has_its_own_grouping_key() -> None:
         "operation": "check",
     }
     assert "operation" not in gateway.key("docs", "local")
+
+
+@pytest.mark.parametrize("value", [".", "..", "...", "...."])
+def test_dot_segments_are_sent_in_the_base64_form_so_no_client_collapses_them(
+    value: str,
+) -> None:
+    gateway = Gateway("http://gw:9091", job=value, instance=value, grouping={"site": value})
+    url = gateway.group_url(gateway.key(value, value))
+    segments = url.split("/metrics/", 1)[1].split("/")
+    assert "." not in segments
+    assert ".." not in segments
+    pairs = dict(zip(segments[0::2], segments[1::2], strict=True))
+    assert set(pairs) == {f"{n}@base64" for n in ("job", "instance", "site", "location", "backend")}
+    assert {decode(encoded) for encoded in pairs.values()} == {value}
+
+
+@pytest.mark.parametrize("value", [".", "..", "a/../b", "./x", "%2e%2e", "docs", ".hidden", "a.b"])
+def test_the_url_requests_sends_keeps_every_grouping_segment(value: str) -> None:
+    requests = pytest.importorskip("requests")
+    gateway = Gateway("http://gw:9091", instance=value)
+    url = gateway.group_url(gateway.key(value, "b"))
+    prepared = requests.Request("PUT", url).prepare()
+    assert prepared.url == url, "requests/urllib3 changed the path"
