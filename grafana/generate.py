@@ -349,6 +349,149 @@ def last_runs_table() -> JSON:
     }
 
 
+# The labels of the repository's snapshot groups (restic snapshots --json).
+SNAPSHOT_LABELS = ("snapshot_hostname", "snapshot_paths", "snapshot_tags")
+SNAPSHOT_GROUP_BY = ", ".join((*LABEL_VARIABLES, *SNAPSHOT_LABELS))
+SNAPSHOT_LEGEND = "{{instance}} {{location}}/{{backend}} {{snapshot_hostname}} {{snapshot_paths}}"
+
+
+def snapshot_latest(metric: str, scale: str = "") -> str:
+    """The instant value of ``metric`` per snapshot group, without its name."""
+    return f"max by ({SNAPSHOT_GROUP_BY}) ({select(metric)}){scale}"
+
+
+def snapshots_table() -> JSON:
+    """One row per snapshot group of each repository: how old its latest snapshot is."""
+    columns: list[tuple[str, str, str, dict[str, Any]]] = [
+        (
+            "A",
+            "Since latest snapshot",
+            f"time() - {snapshot_latest('restic_snapshots_latest_timestamp_seconds')}",
+            {
+                "unit": "s",
+                "decimals": 1,
+                "thresholds": thresholds(
+                    (GREEN, None), (ORANGE, DAY_SECONDS), (RED, STALE_SECONDS)
+                ),
+                "custom.displayMode": "color-text",
+                "noValue": "none listed",
+            },
+        ),
+        (
+            "B",
+            "Latest snapshot",
+            snapshot_latest("restic_snapshots_latest_timestamp_seconds", " * 1000"),
+            {"unit": "dateTimeAsIso"},
+        ),
+        (
+            "C",
+            "Snapshots listed",
+            snapshot_latest("restic_snapshots_group_listed"),
+            {"decimals": 0},
+        ),
+    ]
+    order = ["instance", "location", "backend", *SNAPSHOT_LABELS]
+    order += [f"Value #{ref}" for ref, _, _, _ in columns]
+    return {
+        "type": "table",
+        "title": "Latest snapshot per host in the repository",
+        "description": (
+            "From restic snapshots --json pushed by pushrestic: one row per repository "
+            "(instance, location, backend) and snapshot group (host, paths, tags as restic "
+            "grouped them), with how long ago its latest snapshot was taken (orange after "
+            "24 h, red after 26 h: the ResticSnapshotStale alert), when, and how many "
+            "snapshots were listed. Oldest first."
+        ),
+        "datasource": datasource(),
+        "targets": [target(ref, expr, instant=True, table=True) for ref, _, expr, _ in columns],
+        "transformations": [
+            {"id": "merge", "options": {}},
+            {
+                "id": "organize",
+                "options": {
+                    "excludeByName": {"Time": True, "job": True},
+                    "indexByName": {name: index for index, name in enumerate(order)},
+                    "renameByName": {
+                        **{f"Value #{ref}": name for ref, name, _, _ in columns},
+                        "snapshot_hostname": "Host",
+                        "snapshot_paths": "Paths",
+                        "snapshot_tags": "Tags",
+                    },
+                },
+            },
+        ],
+        "fieldConfig": {
+            "defaults": {
+                "custom": {
+                    "align": "auto",
+                    "displayMode": "auto",
+                    "inspect": False,
+                    "filterable": True,
+                },
+                "color": {"mode": "thresholds"},
+                "thresholds": thresholds((GREEN, None)),
+                "mappings": [],
+            },
+            "overrides": [override(name, **props) for _, name, _, props in columns],
+        },
+        "options": {
+            "showHeader": True,
+            "footer": {"show": False, "reducer": ["sum"], "fields": ""},
+            "sortBy": [{"displayName": "Since latest snapshot", "desc": True}],
+        },
+    }
+
+
+def repository() -> list[JSON]:
+    """The repository's own truth: its snapshots (``restic snapshots --json``) and its
+    size (``restic stats``), whoever made the backups."""
+    dashed = {"fill": "dash", "dash": [10, 10]}
+    return [
+        stat(
+            "Hosts without a snapshot (> 26 h)",
+            "Snapshot groups (host, paths or tags) whose latest snapshot in the repository "
+            "is more than 26 hours old (the ResticSnapshotStale alert).",
+            count(
+                f"time() - {select('restic_snapshots_latest_timestamp_seconds')} > {STALE_SECONDS}"
+            ),
+            thresholds((GREEN, None), (ORANGE, 1)),
+        ),
+        snapshots_table(),
+        timeseries(
+            "Time since latest snapshot",
+            "Seconds since the latest snapshot of each host (and paths or tags) in the "
+            "repository was taken; the dashed lines are 24 h and 26 h (the ResticSnapshotStale "
+            "alert).",
+            [
+                target(
+                    "A",
+                    f"time() - {select('restic_snapshots_latest_timestamp_seconds')}",
+                    SNAPSHOT_LEGEND,
+                )
+            ],
+            "s",
+            colours=thresholds((GREEN, None), (ORANGE, DAY_SECONDS), (RED, STALE_SECONDS)),
+            threshold_lines=True,
+        ),
+        timeseries(
+            "Repository size (restic stats)",
+            "Total size restic stats counted, per counting mode (restore-size: the files as "
+            "restored; raw-data: the blobs as stored), and in raw-data mode the blobs' size "
+            "before compression (dashed).",
+            [
+                target("A", select("restic_stats_size_bytes"), f"{LEGEND} {{{{mode}}}}"),
+                target(
+                    "B",
+                    select("restic_stats_uncompressed_size_bytes"),
+                    f"{LEGEND} {{{{mode}}}} uncompressed",
+                ),
+            ],
+            "bytes",
+            overrides=[regex_override("/ uncompressed$/", **{"custom.lineStyle": dashed})],
+        ),
+    ]
+
+
 def count(expr: str) -> str:
     """How many series ``expr`` yields: 0, not "no data", when none."""
     return f"count({expr}) or vector(0)"
@@ -588,6 +731,11 @@ def panels() -> list[JSON]:
     grid.place(last_runs_table(), GRID_WIDTH, 10)
     for panel in history():
         grid.place(panel, 12, 8)
+    stale, table, *charts = repository()
+    grid.place(stale, 4, 8)
+    grid.place(table, GRID_WIDTH - 4, 8)
+    for panel in charts:
+        grid.place(panel, 12, 8)
     return grid.panels
 
 
@@ -617,7 +765,8 @@ def dashboard() -> JSON:
         "title": TITLE,
         "description": (
             "restic backups reported by pushrestic: the last run of every instance, location "
-            "and backend, what is failing or stale, and each run's statistics over time."
+            "and backend, what is failing or stale, each run's statistics over time, and "
+            "what the repositories themselves hold (restic snapshots and stats)."
         ),
         "tags": ["restic", "backup", "pushrestic"],
         "editable": True,

@@ -2,7 +2,9 @@
 
 A bad input never loses what is known: when the input cannot be read or is not
 restic's or autorestic's output, the run is still returned, as failed, together
-with the problem, for the CLI to report and map to its exit code.
+with the problem, for the CLI to report and map to its exit code. Output of a
+restic command that has no report (init, unlock, version) gives no run, unless
+its exit code says it failed (see not_reported).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from pushrestic.errors import InputError, UsageError
+from pushrestic.errors import InputError, NothingToReport, UsageError
 from pushrestic.inputs import LineReader, input_mtime, open_input
 from pushrestic.model import GroupOutput, ResticOutput, Run
 from pushrestic.outcome import build_run, failed_run
@@ -56,6 +58,9 @@ def collect_runs(spec: InputSpec, *, now: float | None = None) -> Collected:
     now = time.time() if now is None else now
     try:
         groups, source = _parse(spec)
+    except NothingToReport as notice:
+        failed = not_reported(notice, spec.exit_code, spec.location, spec.backend, ended_at=now)
+        return Collected(tuple(failed), notice)
     except InputError as error:
         run = failed_run(
             spec.location,
@@ -108,6 +113,24 @@ def _parse(spec: InputSpec) -> tuple[list[GroupOutput], str]:
             raise
 
 
+def not_reported(
+    notice: NothingToReport,
+    exit_code: int | None,
+    location: str | None,
+    backend: str | None,
+    *,
+    ended_at: float | None,
+) -> list[Run]:
+    """The runs for output of restic commands without a report: none, unless
+    ``exit_code`` (non-zero) says the command failed; then one failed run."""
+    if not exit_code:
+        return []
+    command = "restic " + " and ".join(notice.commands)
+    return [
+        failed_run(location, backend, f"{command} failed", exit_code=exit_code, ended_at=ended_at)
+    ]
+
+
 def _selected(group: GroupOutput, location: str | None, backend: str | None) -> bool:
     """Whether the caller's --location/--backend pick this group (unnamed groups always)."""
     if location is not None and group.location not in (None, location):
@@ -120,6 +143,13 @@ def runs_of_command(
 ) -> tuple[list[Run], InputError | None]:
     """The runs of a wrapped command (``pushrestic run``): its own exit code for a
     restic run, autorestic's per-backend codes for an autorestic run."""
+    if wrapped.start_error is None and isinstance(wrapped.parse_error, NothingToReport):
+        runs = not_reported(
+            wrapped.parse_error, wrapped.exit_code, location, backend, ended_at=wrapped.ended_at
+        )
+        return [replace(run, wall_seconds=wrapped.duration_seconds) for run in runs], (
+            wrapped.parse_error
+        )
     if wrapped.start_error is not None or wrapped.parse_error is not None:
         reason = wrapped.start_error or f"unreadable output: {wrapped.parse_error}"
         run = failed_run(
@@ -210,6 +240,8 @@ def runs_of_journal(
             code = journal.exit_code
         try:
             groups = parse_groups(iter(journal.lines), source=f"journal of {unit}")
+        except NothingToReport as notice:
+            return not_reported(notice, code, location, backend, ended_at=now), notice
         except InputError:
             if code != 0:
                 raise

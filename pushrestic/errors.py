@@ -36,6 +36,20 @@ class InputUnreadable(InputError):
     """The input could not be opened or read at all."""
 
 
+class NothingToReport(InputError):
+    """The input is restic's output, but only of commands pushrestic does not report
+    (``init``, ``unlock``, ``version``, the ``snapshots`` table), named in ``commands``.
+
+    Not a bad input: with no exit code, or 0, there is nothing to report; a non-zero
+    exit code is reported as that command's failure.
+    """
+
+    def __init__(self, commands: tuple[str, ...], *, source: str = "") -> None:
+        self.commands = commands
+        named = " and ".join(commands)
+        super().__init__(f"restic {named} output: nothing to report", source=source)
+
+
 class DeliveryError(PushresticError):
     """A report could not be delivered (push or textfile write failed)."""
 

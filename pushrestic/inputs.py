@@ -31,6 +31,7 @@ from typing import BinaryIO
 from pushrestic.constants import MAX_LINE
 from pushrestic.errors import InputError, InputUnreadable
 from pushrestic.parsers.restic import SKIPPABLE_PREFIXES
+from pushrestic.parsers.snapshots import LONG_LINE_PREFIXES, MAX_DOCUMENT
 
 BLOCK_SIZE = 1 << 20
 STDIN = "-"
@@ -73,7 +74,7 @@ class LineReader:
         # A prefix with a newline in it can never start a line.
         skip = tuple(prefix for prefix in self.skip if b"\n" not in prefix)
         others = _others_pattern(skip)
-        carry = b""
+        carry: bytes | bytearray = b""
         number = 0
         scan = _search_in_place(0, 0)
         while True:
@@ -85,9 +86,11 @@ class LineReader:
                 raise InputError("binary data (a NUL byte), not a text log", source=self.source)
             last = block.rfind(b"\n")
             if last < 0:  # no line ends in this block
-                carry = carry + block if carry else block
-                if len(carry) > MAX_LINE:  # one endless line: keep its start only
-                    carry = carry[:MAX_LINE]
+                if not isinstance(carry, bytearray):  # grown in place: linear, however long
+                    carry = bytearray(carry)
+                carry += block
+                if len(carry) > (limit := _line_limit(carry)):  # one endless line: its start
+                    del carry[limit:]
                 continue
             first = block.find(b"\n")
             head = carry + block[:first] if carry else block[:first]
@@ -113,6 +116,13 @@ class LineReader:
             raise InputUnreadable(
                 f"cannot read: {error.strerror or error}", source=self.source
             ) from None
+
+
+def _line_limit(start: bytes | bytearray) -> int:
+    """How long a line may grow before it is cut: MAX_LINE, but MAX_DOCUMENT for the one
+    JSON document ``restic snapshots --json`` prints on one line (memory then grows
+    with that document, up to MAX_DOCUMENT)."""
+    return MAX_DOCUMENT if start.startswith(LONG_LINE_PREFIXES) else MAX_LINE
 
 
 def _search_in_place(size: int, count: int) -> bool:

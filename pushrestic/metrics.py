@@ -37,6 +37,10 @@ RESERVED_LABELS = frozenset(
         "step",
         "command",
         "operation",
+        "mode",
+        "snapshot_hostname",
+        "snapshot_paths",
+        "snapshot_tags",
     }
 )
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
@@ -183,6 +187,76 @@ def _check_last_run(run: Run) -> Iterable[Sample]:
     return () if run.output.check is None else _one(run.ended_at)
 
 
+def _stats(attribute: str) -> Callable[[Run], Iterable[Sample]]:
+    """One sample per counting mode ``restic stats`` reported, when it has the value."""
+
+    def samples(run: Run) -> Iterable[Sample]:
+        out = []
+        for result in run.output.stats:
+            value = getattr(result, attribute)
+            if value is not None:
+                out.append(((result.mode,), float(value)))
+        return out
+
+    return samples
+
+
+def _stats_last_run(run: Run) -> Iterable[Sample]:
+    return _one(run.ended_at) if run.output.stats else ()
+
+
+# A label value longer than this (a snapshot of thousands of paths, from
+# --files-from) is cut, and the hash of the whole value keeps groups apart.
+MAX_LABEL_VALUE = 200
+
+
+def label_value(parts: Sequence[str]) -> str:
+    """``parts`` joined with commas as one label value: text that encodes as UTF-8
+    (a lone surrogate becomes ``?``), at most MAX_LABEL_VALUE characters."""
+    value = ",".join(parts).encode("utf-8", "replace").decode("utf-8")
+    if len(value) <= MAX_LABEL_VALUE:
+        return value
+    import hashlib
+
+    digest = hashlib.sha256(value.encode("utf-8")).hexdigest()[:12]
+    return f"{value[: MAX_LABEL_VALUE - 30]}... ({len(parts)} items, {digest})"
+
+
+def _snapshot_groups(run: Run) -> dict[tuple[str, str, str], tuple[int, float | None]]:
+    """The snapshot groups by their label values, merged where those coincide (a
+    cut value, a comma in a path), so that no two series have the same labels."""
+    snapshots = run.output.snapshots
+    merged: dict[tuple[str, str, str], tuple[int, float | None]] = {}
+    if snapshots is None:
+        return merged
+    for group in snapshots.groups:
+        key = (label_value((group.hostname,)), label_value(group.paths), label_value(group.tags))
+        count, latest = merged.get(key, (0, None))
+        if group.latest_at is not None:
+            latest = group.latest_at if latest is None else max(latest, group.latest_at)
+        merged[key] = (count + group.snapshots, latest)
+    return merged
+
+
+def _snapshots_latest(run: Run) -> Iterable[Sample]:
+    return [
+        (key, latest) for key, (_, latest) in _snapshot_groups(run).items() if latest is not None
+    ]
+
+
+def _snapshots_group_listed(run: Run) -> Iterable[Sample]:
+    return [(key, float(count)) for key, (count, _) in _snapshot_groups(run).items()]
+
+
+def _snapshots_total(run: Run) -> Iterable[Sample]:
+    snapshots = run.output.snapshots
+    return () if snapshots is None else _one(snapshots.total)
+
+
+def _snapshots_last_run(run: Run) -> Iterable[Sample]:
+    return () if run.output.snapshots is None else _one(run.ended_at)
+
+
 CATALOGUE: tuple[MetricSpec, ...] = (
     MetricSpec(
         "restic_backup_success",
@@ -307,6 +381,88 @@ CATALOGUE: tuple[MetricSpec, ...] = (
         "restic_check_last_run_timestamp_seconds",
         "Unix time when the last restic check ended.",
         _check_last_run,
+    ),
+    MetricSpec(
+        "restic_stats_size_bytes",
+        "Total size restic stats counted, by counting mode (restore-size: the files as "
+        "restored; raw-data: the blobs as stored).",
+        _stats("size_bytes"),
+        ("mode",),
+    ),
+    MetricSpec(
+        "restic_stats_uncompressed_size_bytes",
+        "Size of the blobs before compression, by counting mode (raw-data, restic 0.15+, "
+        "repository format 2).",
+        _stats("uncompressed_size_bytes"),
+        ("mode",),
+    ),
+    MetricSpec(
+        "restic_stats_files",
+        "Files restic stats counted, by counting mode (restore-size counts directories "
+        "too; not in raw-data mode).",
+        _stats("files"),
+        ("mode",),
+    ),
+    MetricSpec(
+        "restic_stats_blobs",
+        "Blobs restic stats counted, by counting mode (raw-data, blobs-per-file).",
+        _stats("blobs"),
+        ("mode",),
+    ),
+    MetricSpec(
+        "restic_stats_snapshots",
+        "Snapshots restic stats processed, by counting mode (text 0.10+, JSON 0.14+).",
+        _stats("snapshots"),
+        ("mode",),
+    ),
+    MetricSpec(
+        "restic_stats_compression_ratio",
+        "Uncompressed to compressed size of the compressed blobs (restic's 1.25x), by "
+        "counting mode (raw-data, 0.15+).",
+        _stats("compression_ratio"),
+        ("mode",),
+    ),
+    MetricSpec(
+        "restic_stats_compression_progress_ratio",
+        "Fraction of the data stored compressed (restic's Compression Progress), by "
+        "counting mode (raw-data, 0.15+).",
+        _stats("compression_progress_ratio"),
+        ("mode",),
+    ),
+    MetricSpec(
+        "restic_stats_compression_space_saving_ratio",
+        "Fraction of the size compression saves (restic's Compression Space Saving), by "
+        "counting mode (raw-data, 0.15+).",
+        _stats("compression_space_saving_ratio"),
+        ("mode",),
+    ),
+    MetricSpec(
+        "restic_stats_last_run_timestamp_seconds",
+        "Unix time when the last restic stats reported ended.",
+        _stats_last_run,
+    ),
+    MetricSpec(
+        "restic_snapshots_latest_timestamp_seconds",
+        "Unix time of the latest snapshot in the repository, per group as restic snapshots "
+        "--json grouped them (host and paths, or --group-by).",
+        _snapshots_latest,
+        ("snapshot_hostname", "snapshot_paths", "snapshot_tags"),
+    ),
+    MetricSpec(
+        "restic_snapshots_group_listed",
+        "Snapshots restic snapshots --json listed per group (at most N with --latest N).",
+        _snapshots_group_listed,
+        ("snapshot_hostname", "snapshot_paths", "snapshot_tags"),
+    ),
+    MetricSpec(
+        "restic_snapshots_listed",
+        "Snapshots restic snapshots --json listed in all (0 for an empty repository).",
+        _snapshots_total,
+    ),
+    MetricSpec(
+        "restic_snapshots_last_run_timestamp_seconds",
+        "Unix time when the last restic snapshots --json reported ended.",
+        _snapshots_last_run,
     ),
     MetricSpec(
         "restic_unit_step_duration_seconds",

@@ -112,6 +112,46 @@ class CheckResult:
 
 
 @dataclass(frozen=True, slots=True)
+class StatsResult:
+    """``restic stats`` in one counting mode (``restore-size``, ``files-by-contents``,
+    ``blobs-per-file``, ``raw-data``). A count the mode counts but restic left out
+    (it prints and encodes only non-zero counts) is 0; one the mode does not count,
+    or a value this restic version does not print, is None. Ratios are fractions
+    (restic's ``100.00%`` is 1.0), the compression ratio is restic's ``1.25x``."""
+
+    mode: str
+    size_bytes: int
+    snapshots: int | None = None  # "Snapshots processed" (text 0.10+, JSON 0.14+)
+    files: int | None = None
+    blobs: int | None = None
+    uncompressed_size_bytes: int | None = None  # raw-data, repository format 2 (0.15+)
+    compression_ratio: float | None = None
+    compression_progress_ratio: float | None = None
+    compression_space_saving_ratio: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotGroup:
+    """The snapshots ``restic snapshots --json`` listed for one group, as restic grouped
+    them: a value restic did not group by is empty (``--group-by host`` leaves paths
+    and tags empty; the plain list is grouped by host and paths, as ``--latest`` is)."""
+
+    hostname: str
+    paths: tuple[str, ...]
+    tags: tuple[str, ...]
+    snapshots: int
+    latest_at: float | None  # the latest snapshot's time; None for a group listed empty
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotsResult:
+    """``restic snapshots --json``: the groups (sorted) and every snapshot listed."""
+
+    groups: tuple[SnapshotGroup, ...]
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
 class ResticOutput:
     """What the output of one restic invocation (or a script running several) shows.
 
@@ -124,6 +164,8 @@ class ResticOutput:
     forget: ForgetResult | None = None
     prune: PruneResult | None = None
     check: CheckResult | None = None
+    stats: tuple[StatsResult, ...] = ()  # one per counting mode shown
+    snapshots: SnapshotsResult | None = None
     fatal: str | None = None
     interrupted: bool = False
     exit_error_code: int | None = None
@@ -187,11 +229,18 @@ class Run:
     def is_backup(self) -> bool:
         """Report backup series: a backup was seen, or nothing but a failure was."""
         o = self.output
-        return o.backup is not None or (o.forget is None and o.prune is None and o.check is None)
+        return o.backup is not None or (
+            o.forget is None
+            and o.prune is None
+            and o.check is None
+            and not o.stats
+            and o.snapshots is None
+        )
 
     @property
     def operation(self) -> str | None:
-        """None for a backup; for a run of forget, prune or check alone, which one.
+        """None for a backup; for a run of forget, prune, check, stats or snapshots
+        alone, which one.
 
         Such a run is its own group (an ``operation`` label), so that reporting a
         separate ``restic check`` never replaces a backup's series, nor a backup a check's.
@@ -200,6 +249,10 @@ class Run:
             return None
         if self.output.check is not None:
             return "check"
+        if self.output.stats:
+            return "stats"
+        if self.output.snapshots is not None:
+            return "snapshots"
         return "forget" if self.output.forget is not None else "prune"
 
     @property

@@ -2,11 +2,11 @@
 
 Precedence: a code given by the caller (``--exit-code``, the wrapped command),
 then restic's JSON ``exit_error`` line (0.18+), then the code autorestic
-reported; otherwise the output decides: a summary and a saved (or deliberately
-skipped, or dry-run) snapshot is 0, with the unreadable-files warning or
-per-file errors 3; a fatal message, an interrupt or a missing summary is a
-failure whose code is unknown. restic's codes: 0 ok, 3 snapshot saved but
-incomplete, anything else failure.
+reported; otherwise the output decides: a saved (or deliberately skipped) snapshot,
+with or without the summary before it, or a dry-run summary is 0, with the
+unreadable-files warning or per-file errors 3; a fatal message, an interrupt, or
+neither a summary nor a snapshot line is a failure whose code is unknown.
+restic's codes: 0 ok, 3 snapshot saved but incomplete, anything else failure.
 """
 
 from __future__ import annotations
@@ -44,7 +44,10 @@ def infer_outcome(output: ResticOutput) -> Outcome:
         return Outcome(None, ExitCodeSource.UNKNOWN, output.fatal)
     backup = output.backup
     if backup is not None:
-        if backup.summary is None:
+        # restic prints 'snapshot ... saved' (or 'skipped creating snapshot') only once
+        # the run has succeeded: with no fatal message, it decides without the summary.
+        saved = backup.snapshot_id is not None or backup.snapshot_skipped
+        if backup.summary is None and not saved:
             return Outcome(None, ExitCodeSource.UNKNOWN, "no backup summary in the output")
         if backup.snapshot_id is None and not backup.snapshot_skipped and not backup.dry_run:
             return Outcome(None, ExitCodeSource.UNKNOWN, "no snapshot was saved")
@@ -60,6 +63,8 @@ def infer_outcome(output: ResticOutput) -> Outcome:
             return Outcome(0, ExitCodeSource.INFERRED)
         return Outcome(None, ExitCodeSource.UNKNOWN, "check did not report 'no errors were found'")
     if output.forget is not None or output.prune is not None:
+        return Outcome(0, ExitCodeSource.INFERRED)
+    if output.stats or output.snapshots is not None:  # restic printed its whole result
         return Outcome(0, ExitCodeSource.INFERRED)
     return Outcome(None, ExitCodeSource.UNKNOWN, "no restic output")
 

@@ -2,19 +2,22 @@
 
 One module per input format: ``restic`` (text and ``--json``, mixed as real
 logs mix them), ``autorestic`` (console logs), ``hookenv`` (autorestic's hook
-environment); ``units`` converts restic's human sizes and durations.
+environment), ``stats`` and ``snapshots`` (``restic stats``, ``restic snapshots
+--json``: recognized by their first line); ``units`` converts restic's human
+sizes and durations.
 :func:`parse_groups` picks the format and returns one GroupOutput per
 (location, backend) the input shows.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from pushrestic.constants import FORMATS
-from pushrestic.errors import InputError
-from pushrestic.model import GroupOutput
+from pushrestic.errors import InputError, NothingToReport
+from pushrestic.model import GroupOutput, ResticOutput
 from pushrestic.parsers.autorestic import AUTORESTIC_MARKERS, AutoresticParser
 from pushrestic.parsers.restic import SKIPPABLE_TEXT, NumberedLines, ResticParser
 
@@ -62,7 +65,8 @@ def parse_groups(lines: NumberedLines, *, fmt: str = "auto", source: str = "") -
 
     A plain restic log gives one group with no location or backend (the caller
     names them). Raises InputError when nothing in the input is restic's or
-    autorestic's output (including an empty input).
+    autorestic's output (including an empty input), NothingToReport when it is
+    only the output of restic commands that are not reported (see groups_of).
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}")
@@ -72,9 +76,21 @@ def parse_groups(lines: NumberedLines, *, fmt: str = "auto", source: str = "") -
         raise InputError("empty input: no restic output to report on", source=source)
     if fmt == "auto":
         fmt = detect_format(head)
+    if fmt != "autorestic" and (repository := repository_parser(head)) is not None:
+        return [GroupOutput(None, None, repository(itertools.chain(head, iterator), source=source))]
     parser = new_parser(fmt, source)
     parser.feed_all(itertools.chain(head, iterator))
     return groups_of(parser, source)
+
+
+def repository_parser(head: list[tuple[int, str]]) -> Callable[..., ResticOutput] | None:
+    """The parser of ``restic stats`` or ``restic snapshots --json`` output, if the
+    first lines show one (see ``stats.detect``, ``snapshots.detect``), else None."""
+    from pushrestic.parsers import snapshots, stats
+
+    if stats.detect(head):
+        return stats.parse_stats
+    return snapshots.parse_snapshots if snapshots.detect(head) else None
 
 
 def new_parser(fmt: str, source: str = "") -> AutoresticParser | ResticParser:
@@ -85,7 +101,9 @@ def new_parser(fmt: str, source: str = "") -> AutoresticParser | ResticParser:
 def groups_of(parser: AutoresticParser | ResticParser, source: str = "") -> list[GroupOutput]:
     """What a parser fed a whole input shows, one GroupOutput per group.
 
-    Raises InputError when nothing it was fed is restic's or autorestic's output.
+    Raises InputError when nothing it was fed is restic's or autorestic's output,
+    and NothingToReport (naming the commands) when all it shows is the output of
+    ``restic init``, ``unlock``, ``version`` or the ``snapshots`` table.
     """
     if isinstance(parser, AutoresticParser):
         groups = list(parser.groups())
@@ -97,4 +115,12 @@ def groups_of(parser: AutoresticParser | ResticParser, source: str = "") -> list
     output = parser.result()
     if not output.recognized:
         raise InputError("not restic output: no line restic prints was found", source=source)
+    if parser.unreported_commands and _reports_nothing(output):
+        raise NothingToReport(parser.unreported_commands, source=source)
     return [GroupOutput(None, None, output)]
+
+
+def _reports_nothing(output: ResticOutput) -> bool:
+    """Whether ``output`` holds nothing but the restic version and the line count."""
+    bare = dataclasses.replace(output, restic_version=None, lines=0, recognized=False)
+    return bare == ResticOutput()

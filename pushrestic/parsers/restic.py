@@ -103,16 +103,44 @@ _OTHER_RESTIC = _compile(
     r"|scan finished in .*|no parent snapshot found, will read all files|skipped creating snapshot"
     r"|reading repository password from stdin"
     r"|Is there a repository at the following location\?"
-    r"|using temporary cache in .*|create exclusive lock for repository|load indexes"
-    r"|check all packs"
-    r"|check snapshots, trees and blobs|loading indexes\.\.\.|loading all snapshots\.\.\."
+    r"|loading indexes\.\.\.|loading all snapshots\.\.\."
     r"|searching used packs\.\.\.|collecting packs for deletion and repacking|done"
-    r"|counting files in repo|building new index for repo|created restic repository .*"
-    r"|successfully removed(?: \d+)? locks|Applying Policy: .*|no errors were found"
+    r"|counting files in repo|building new index for repo"
+    r"|Applying Policy: .*|no errors were found"
     r"|\[\d+:\d\d(?::\d\d)?\] .*"
 )
+# Lines only ``restic check`` prints (cmd_check.go, 0.9 to 0.19): the lock line is
+# left out by --no-lock, so every other one must say "check" on its own.
 _CHECK_MARKERS = frozenset(
-    {"check snapshots, trees and blobs", "check all packs", "create exclusive lock for repository"}
+    {
+        "create exclusive lock for repository",
+        "load indexes",
+        "check all packs",
+        "check snapshots, trees and blobs",
+        "read all data",
+        "read all filtered data",  # 0.18+
+    }
+)
+_CHECK_READ = _compile(
+    r"read (?:group #\d+ of \d+ data packs \(out of total \d+ packs in \d+ groups\)"
+    r"|[0-9.]+% of data packs|\d+ bytes of data packs)"
+)
+# Its verdicts: 'LoadIndex returned errors' up to 0.16, then 'repository contains errors'
+# for a damaged index too, after one of the repair hints (0.17+).
+_CHECK_FATAL = frozenset({"Fatal: repository contains errors", "Fatal: LoadIndex returned errors"})
+_CHECK_HINTS = (
+    "The repository index is damaged and must be repaired.",
+    "The repository is damaged and must be repaired.",
+    "The repository contains damaged pack files.",
+)
+# Commands whose output holds nothing to report (their JSON forms are handled in _json).
+_INIT = _compile(r"created restic repository \S+ at .+")
+_UNLOCK = _compile(r"successfully removed(?: \d+)? locks")
+# ``restic snapshots`` as a table (internal/ui/table): header, footer, 0.19's time zone line.
+# forget prints the same table, after lines that say forget.
+_SNAPSHOTS_TABLE = _compile(
+    r"ID +Time +Host +Tags(?: +Reasons)?(?: +Paths)?(?: +Size)?"
+    r"|\d+ snapshots|Timestamps shown in .+"
 )
 
 _SUMMARY_INT_FIELDS = {
@@ -172,6 +200,8 @@ class ResticParser:
         self._exit_error: int | None = None
         self._version: str | None = None
         self._section = ""
+        self._unplaced_errors = 0  # 'error:' lines before any line that names the command
+        self._unreported: list[str] = []  # restic commands seen whose output is not reported
 
     # -- feeding ---------------------------------------------------------
 
@@ -263,6 +293,9 @@ class ResticParser:
                 self._backup_seen = self._recognized = True
                 self._section = "backup"
                 return
+            if line.startswith("using temporary cache in "):  # check only
+                self._check_line()
+                return
         elif head == "no p":
             if line == "no parent snapshot found, will read all files":
                 self._backup_seen = self._recognized = True
@@ -272,8 +305,10 @@ class ResticParser:
             if line.startswith("error: "):
                 if self._section == "check":
                     self._loose_errors += 1
-                else:
+                elif self._section:
                     self._errors += 1
+                else:  # a backup's or a check's: attributed in result()
+                    self._unplaced_errors += 1
                 self._recognized = True
                 return
         elif head == "Warn":
@@ -282,6 +317,8 @@ class ResticParser:
                 return
         elif head == "Fata":
             if line.startswith("Fatal: "):
+                if line in _CHECK_FATAL:
+                    self._check_line()
                 self._set_fatal(line)
                 return
         elif head == "unab":
@@ -296,7 +333,23 @@ class ResticParser:
         elif head == "rest":
             if m := _VERSION.match(line):
                 self._version = m.group(1)
-                self._recognized = True
+                self._unreported_command("version")
+                return
+        elif head == "crea":
+            if _INIT.fullmatch(line):
+                self._unreported_command("init")
+                return
+        elif head == "succ":
+            if _UNLOCK.fullmatch(line):
+                self._unreported_command("unlock")
+                return
+        elif head == "The ":
+            if line.startswith(_CHECK_HINTS):
+                self._check_line()
+                return
+        elif head == "read":
+            if _CHECK_READ.fullmatch(line):
+                self._check_line()
                 return
         elif head in ("keep", "remo"):
             if m := _KEEP.fullmatch(line):
@@ -329,16 +382,18 @@ class ResticParser:
             self._section = "check"
             return
         if line in _CHECK_MARKERS:
-            self._check_seen = self._recognized = True
-            self._section = "check"
+            self._check_line()
             return
         if _MISSING_SOURCE.fullmatch(line):
             self._missing += 1
             self._errors += 1
             self._recognized = self._backup_seen = True
             return
-        if not self._recognized and _OTHER_RESTIC.fullmatch(line):
-            self._recognized = True
+        if not self._recognized or self._unreported:
+            if _OTHER_RESTIC.fullmatch(line):
+                self._recognized = True
+            elif _SNAPSHOTS_TABLE.fullmatch(line):
+                self._unreported_command("snapshots")
 
     def _prune_line(self, number: int, line: str) -> bool:
         if m := _PRUNE_ROW.fullmatch(line):
@@ -384,7 +439,10 @@ class ResticParser:
         elif kind == "error":
             self._recognized = True
             if "during" in record or "item" in record:  # backup: a file could not be read
-                self._errors += 1
+                # The scanner's errors (only counting files for the progress) do not
+                # raise restic's error count, nor its exit code; the archiver's do.
+                if record.get("during") != "scan":
+                    self._errors += 1
                 self._backup_seen = True
             else:  # check (0.18+) and anything else: attributed in result()
                 self._loose_errors += 1
@@ -403,9 +461,9 @@ class ResticParser:
             version = record.get("version")
             if isinstance(version, str):
                 self._version = version
-            self._recognized = True
+            self._unreported_command("version")
         elif kind == "initialized":  # init --json (0.15+)
-            self._recognized = True
+            self._unreported_command("init")
 
     def _json_backup_summary(self, number: int, record: dict[str, Any]) -> None:
         values: dict[str, Any] = {}
@@ -482,6 +540,23 @@ class ResticParser:
         self._section = "prune"
         return self._prune
 
+    def _check_line(self) -> None:
+        """A line only ``restic check`` prints was seen."""
+        self._check_seen = self._recognized = True
+        self._section = "check"
+
+    def _unreported_command(self, command: str) -> None:
+        """A line of a restic command whose output pushrestic does not report."""
+        self._recognized = True
+        if command not in self._unreported:
+            self._unreported.append(command)
+
+    @property
+    def unreported_commands(self) -> tuple[str, ...]:
+        """The restic commands seen (in order) whose output holds nothing to report:
+        ``init``, ``unlock``, ``version``, ``snapshots`` (the table)."""
+        return tuple(self._unreported)
+
     def _set_fatal(self, message: str) -> None:
         self._recognized = True
         if self._fatal is None:
@@ -519,7 +594,7 @@ class ResticParser:
                     errors=(
                         self._check_errors
                         if self._check_errors is not None
-                        else self._loose_errors or None
+                        else self._loose_errors + self._check_unplaced_errors() or None
                     ),
                 )
                 if self._check_seen
@@ -534,9 +609,15 @@ class ResticParser:
             recognized=self._recognized,
         )
 
+    def _check_unplaced_errors(self) -> int:
+        """'error:' lines seen before any line naming the command are a check's when
+        the output shows a check and no backup (stderr can come first in a log)."""
+        return self._unplaced_errors if self._check_seen and not self._backup_seen else 0
+
     def _backup_result(self) -> BackupResult | None:
         summary = self._summary_result()
         errors = self._errors + (0 if self._check_seen else self._loose_errors)
+        errors += self._unplaced_errors - self._check_unplaced_errors()
         other = self._check_seen or self._forget_seen or self._prune is not None
         if summary is None and not self._backup_seen and (not errors or other):
             return None

@@ -21,6 +21,7 @@ REQUIRED = {
     "ResticBackupMetricsAbsent": "warning",
     "ResticReporterPushFailing": "warning",
     "ResticCheckFailed": "critical",
+    "ResticSnapshotStale": "warning",
 }
 # Series the Pushgateway itself exposes for every group.
 GATEWAY_SERIES = {"push_time_seconds", "push_failure_time_seconds"}
@@ -94,3 +95,22 @@ def test_every_alert_has_a_firing_case_in_the_unit_tests() -> None:
         if case.get("exp_alerts")
     }
     assert firing == {rule["alert"] for rule in rules()}
+
+
+def test_the_snapshot_alert_names_the_host_paths_and_tags_restic_grouped_by() -> None:
+    (rule,) = [rule for rule in rules() if rule["alert"] == "ResticSnapshotStale"]
+    assert "restic_snapshots_latest_timestamp_seconds" in rule["expr"]
+    assert "93600" in rule["expr"], "the same 26 hours as ResticBackupStale"
+    assert "$labels.snapshot_hostname" in rule["annotations"]["summary"]
+    for label in ("snapshot_paths", "snapshot_tags"):
+        assert f"$labels.{label}" in rule["annotations"]["description"]
+    labels = set(re.findall(r"([a-z_]+)=%q", rule["annotations"]["description"]))
+    assert labels == {
+        "job",
+        "instance",
+        "location",
+        "backend",
+        "snapshot_hostname",
+        "snapshot_paths",
+        "snapshot_tags",
+    }, "the query selects exactly the alert's series"

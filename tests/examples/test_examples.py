@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from pushrestic.cli import build_parser
-from tests.conftest import manifest, require_binary
+from tests.conftest import SAMPLES, manifest, require_binary
 from tests.integration.servers import started_pushgateway
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
@@ -89,6 +89,62 @@ def test_the_cron_line_is_well_formed_and_its_command_parses() -> None:
     assert len(fields) == 7, "five time fields, a user, a command"
     assert fields[5] == "root"
     assert_pushrestic_accepts(fields[6].split("&&", 1)[1])
+
+
+# The restic commands of examples/cron/restic-repository.cron, and a sample of what each prints.
+REPOSITORY_SAMPLES = {
+    "restic snapshots --json --latest 1": "restic-0.14-snapshots-json-latest.json",
+    "restic stats --json": "restic-0.14-stats-json.json",
+    "restic stats --json --mode raw-data": "restic-0.14-stats-rawdata-json.json",
+}
+
+
+def cron_jobs(path: Path) -> list[tuple[str, str]]:
+    """(schedule and user, command) of each job line of a cron.d file."""
+    jobs = []
+    for line in path.read_text().splitlines():
+        if not line or line.startswith("#") or "=" in line.split()[0]:
+            continue
+        fields = line.split(None, 6)
+        assert len(fields) == 7, "five time fields, a user, a command"
+        assert fields[5] == "root"
+        jobs.append((" ".join(fields[:6]), fields[6]))
+    return jobs
+
+
+@pytest.mark.parametrize(
+    ("restic", "operation"),
+    [("restic snapshots --json --latest 1", "snapshots"), ("restic stats --json", "stats")],
+)
+def test_the_repository_cron_jobs_pipe_restic_into_pushrestic_push_and_report_it(
+    restic: str, operation: str, tmp_path: Path
+) -> None:
+    """Each job's pipeline, run with each restic command replaced by its sample output
+    and pushrestic by ``python -m pushrestic --dry-run``, reports its own group."""
+    jobs = cron_jobs(EXAMPLES / "cron" / "restic-repository.cron")
+    assert len(jobs) == 2
+    (command,) = [command for _, command in jobs if restic in command]
+    setup, separator, pipeline = command.partition(" && ")
+    assert (setup, separator) == (". /etc/restic/env", " && ")
+    producer, pipe, consumer = pipeline.rpartition(" | ")
+    assert pipe, "restic's output is piped"
+    assert_pushrestic_accepts(consumer)
+    arguments = build_parser().parse_args(pushrestic_arguments(consumer))
+    assert (arguments.command, arguments.log, arguments.location) == ("push", "-", "repo")
+    for original, sample in sorted(REPOSITORY_SAMPLES.items(), key=lambda item: -len(item[0])):
+        producer = producer.replace(original, f"cat {shlex.quote(str(SAMPLES / sample))}")
+    assert "restic " not in producer, f"a restic command without a sample: {producer}"
+    runnable = f"{producer} | {shlex.quote(sys.executable)} -m {consumer} --dry-run"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PUSHRESTIC_")}
+    env["PUSHRESTIC_SPOOL_DIR"] = str(tmp_path / "spool")
+    done = subprocess.run(
+        ["sh", "-c", runnable], capture_output=True, text=True, timeout=60, env=env, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert f'location="repo",operation="{operation}"' in done.stdout
+    if operation == "stats":  # both modes, in one push
+        assert 'mode="restore-size"' in done.stdout
+        assert 'mode="raw-data"' in done.stdout
 
 
 @pytest.mark.parametrize("name", ["gitlab-ci.yml", "github-actions.yml"])

@@ -234,6 +234,9 @@ def test_every_metric_in_a_query_is_in_the_catalogue(dashboard: dict[str, Any]) 
         "restic_prune_freed_bytes",
         "restic_repository_size_bytes",
         "restic_check_success",
+        "restic_snapshots_latest_timestamp_seconds",
+        "restic_snapshots_group_listed",
+        "restic_stats_size_bytes",
     } <= used
 
 
@@ -317,9 +320,14 @@ def test_time_series_units_follow_the_metric_names(dashboard: dict[str, Any]) ->
             assert unit == expected, panel["title"]
 
 
-def _table(dashboard: dict[str, Any]) -> dict[str, Any]:
+BACKUP_TABLE = "Last backup run per group"
+SNAPSHOTS_TABLE = "Latest snapshot per host in the repository"
+
+
+def _table(dashboard: dict[str, Any], title: str = BACKUP_TABLE) -> dict[str, Any]:
     tables: list[dict[str, Any]] = [p for p in dashboard["panels"] if p["type"] == "table"]
-    (table,) = tables
+    assert {p["title"] for p in tables} == {BACKUP_TABLE, SNAPSHOTS_TABLE}
+    (table,) = [p for p in tables if p["title"] == title]
     return table
 
 
@@ -415,3 +423,59 @@ def test_stats_count_groups_and_show_zero_rather_than_no_data(dashboard: dict[st
         assert target["expr"].startswith("count(")
         assert target["expr"].endswith(" or vector(0)")
         assert panel["fieldConfig"]["defaults"]["color"]["mode"] == "thresholds"
+
+
+# -- the repository's own truth: restic snapshots --json and restic stats -------
+
+
+def test_the_snapshots_table_has_one_row_per_repository_and_snapshot_group(
+    dashboard: dict[str, Any],
+) -> None:
+    table = _table(dashboard, SNAPSHOTS_TABLE)
+    assert [t["id"] for t in table["transformations"]] == ["merge", "organize"]
+    group = (
+        "max by (job, instance, location, backend, "
+        "snapshot_hostname, snapshot_paths, snapshot_tags)"
+    )
+    for target in table["targets"]:
+        assert target["expr"].removeprefix("time() - ").startswith(group), target["refId"]
+    (organize,) = [t["options"] for t in table["transformations"] if t["id"] == "organize"]
+    renamed = organize["renameByName"]
+    assert (renamed["snapshot_hostname"], renamed["snapshot_paths"]) == ("Host", "Paths")
+    columns = _columns(table)
+    assert list(columns) == ["Since latest snapshot", "Latest snapshot", "Snapshots listed"]
+    since = columns["Since latest snapshot"]
+    assert since["unit"] == "s"
+    assert "restic_snapshots_latest_timestamp_seconds" in since["expr"]
+    steps = [(s["color"], s["value"]) for s in since["thresholds"]["steps"]]
+    assert steps == [("green", None), ("orange", 24 * 3600), ("red", 26 * 3600)]
+    assert columns["Latest snapshot"]["expr"].endswith("* 1000")
+    assert table["options"]["sortBy"] == [{"displayName": "Since latest snapshot", "desc": True}]
+
+
+def test_the_snapshot_threshold_is_the_snapshot_alerts_one(dashboard: dict[str, Any]) -> None:
+    document = yaml.safe_load((ALERTING / "rules.yml").read_text())
+    (rule,) = [
+        r for g in document["groups"] for r in g["rules"] if r.get("alert") == "ResticSnapshotStale"
+    ]
+    match = re.search(r">\s*(\d+)\s*$", rule["expr"].strip())
+    assert match, rule["expr"]
+    assert int(match.group(1)) == generate.STALE_SECONDS
+    (panel,) = [p for p in dashboard["panels"] if p["title"].startswith("Hosts without")]
+    (target,) = panel["targets"]
+    assert "restic_snapshots_latest_timestamp_seconds" in target["expr"]
+    assert f"> {generate.STALE_SECONDS}" in target["expr"]
+
+
+def test_the_repository_panels_come_after_the_backup_ones(dashboard: dict[str, Any]) -> None:
+    titles = [panel["title"] for panel in dashboard["panels"]]
+    first = titles.index("Hosts without a snapshot (> 26 h)")
+    assert titles[first:] == [
+        "Hosts without a snapshot (> 26 h)",
+        SNAPSHOTS_TABLE,
+        "Time since latest snapshot",
+        "Repository size (restic stats)",
+    ]
+    size = dashboard["panels"][titles.index("Repository size (restic stats)")]
+    assert size["fieldConfig"]["defaults"]["unit"] == "bytes"
+    assert any("{{mode}}" in t["legendFormat"] for t in size["targets"])

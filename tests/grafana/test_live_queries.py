@@ -2,7 +2,9 @@
 
 pushrestic reports sample runs to a real Pushgateway (two instances, two
 locations, two backends; a success, a partial run, a failure after a success
-30 hours ago, forget/prune and three checks, one failed); a real Prometheus
+30 hours ago, forget/prune and three checks, one failed; ``restic snapshots --json``
+of a repository where one host's latest snapshot is an hour old and another's 30
+hours, and ``restic stats`` in raw-data mode); a real Prometheus
 scrapes it every second with honor_labels (``alerting/prometheus.yml``). Then
 each panel's queries go through Prometheus' HTTP API as Grafana would send them
 (instant queries for tables and stats, range queries for time series), with the
@@ -13,12 +15,14 @@ single value in turn; the variables' own ``label_values`` queries too.
 from __future__ import annotations
 
 import json
+import os
 import time
 import urllib.error
 import urllib.parse
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +59,9 @@ PARTIAL_LOG = "restic-0.14-backup-text-warning-unreadable.log"  # exit 3, 2 per-
 JSON_LOG = "restic-0.14-backup-json-initial.jsonl"
 FORGET_PRUNE_LOG = "restic-0.14-forget-prune-text.log"
 CHECK_LOG = "restic-0.14-check-text.log"
+STATS_LOG = "restic-0.16.5-stats-rawdata-text.reconstructed.log"  # raw-data, compression
+BACKUP_TABLE = "Last backup run per group"
+SNAPSHOTS_TABLE = "Latest snapshot per host in the repository"
 
 Selection = Mapping[str, Sequence[str] | None]  # variable -> values; None is All
 
@@ -69,6 +76,19 @@ class Report:
     backend: str
     ago: float
     options: tuple[str, ...] = ()
+    content: Callable[[float], str] | None = None  # the log, made at the time given
+
+
+def snapshots(now: float) -> str:
+    """``restic snapshots --json`` (restic 0.14's shape): host alpha's latest snapshot is
+    an hour old, host beta's 30 hours."""
+
+    def snapshot(host: str, ago: float) -> dict[str, Any]:
+        when = datetime.fromtimestamp(now - ago, UTC).isoformat().replace("+00:00", "Z")
+        return {"time": when, "tree": "f" * 64, "paths": ["/srv"], "hostname": host}
+
+    listed = [snapshot("alpha", 25 * HOUR), snapshot("alpha", HOUR), snapshot("beta", 30 * HOUR)]
+    return json.dumps(listed, separators=(",", ":")) + "\n"
 
 
 # Reports of different groups, pushed at the same time.
@@ -90,7 +110,12 @@ FIRST = (
         HOUR,
         ("--exit-code", "1"),
     ),
+    # The repository's own truth: groups of their own (operation snapshots, stats).
+    Report("snapshots.json", "h1", "documents", "local", 60, content=snapshots),
+    Report(STATS_LOG, "h1", "documents", "local", 60),
 )
+
+
 # Then a failure of a group whose last success (30 hours ago) is carried forward: stale.
 THEN = (Report(FAILURE_LOG, "h1", "config", "local", 600, ("--exit-code", "1")),)
 
@@ -116,6 +141,7 @@ STATS = {
     "Failed": 1,
     "Stale (> 26 h)": 1,
     "Check failed": 1,
+    "Hosts without a snapshot (> 26 h)": 1,
 }
 # The table's Result column: 0 success, 1 partial, 2 failed.
 RESULTS = {
@@ -181,7 +207,13 @@ def report(gateway: Pushgateway, work: Path, reports: Sequence[Report]) -> None:
     now = time.time()
     processes = []
     for index, item in enumerate(reports):
-        log = sample_log(item.log, work / "logs", now - item.ago, f"{index}-{item.log}")
+        if item.content is None:
+            log = sample_log(item.log, work / "logs", now - item.ago, f"{index}-{item.log}")
+        else:
+            log = work / "logs" / f"{index}-{item.log}"
+            log.parent.mkdir(parents=True, exist_ok=True)
+            log.write_text(item.content(now))
+            os.utime(log, (now - item.ago, now - item.ago))
         processes.append(
             start_pushrestic(
                 "push",
@@ -276,7 +308,9 @@ def test_every_single_value_of_every_variable_gives_valid_queries(
     """One variable set to one of its values, the others All: Prometheus accepts every
     query, and the table shows exactly the groups that value selects."""
     (table,) = [
-        q for q in queries(dashboard) if q.panel["type"] == "table" and q.target["refId"] == "A"
+        q
+        for q in queries(dashboard)
+        if q.panel["title"] == BACKUP_TABLE and q.target["refId"] == "A"
     ]
     for name, values in VALUES.items():
         for value in sorted(values):
@@ -320,7 +354,7 @@ def test_the_table_shows_each_groups_result_staleness_and_snapshot(
     columns = {
         q.target["refId"]: {_group(r["metric"]): r for r in live.run(q, ALL)}
         for q in queries(dashboard)
-        if q.panel["type"] == "table"
+        if q.panel["title"] == BACKUP_TABLE
     }
     result = {group: int(float(row["value"][1])) for group, row in columns["A"].items()}
     assert result == RESULTS
@@ -340,3 +374,29 @@ def test_the_table_shows_each_groups_result_staleness_and_snapshot(
     assert abs(last_run_ms / 1000 - (time.time() - HOUR)) < 600
     assert columns["H"][("h1", "documents", "local")]["metric"]["snapshot_id"] == "45fbd684"
     assert float(columns["G"][("h1", "documents", "usb")]["value"][1]) == 2  # file errors
+
+
+def test_the_snapshots_table_shows_each_hosts_latest_snapshot(
+    live: Live, dashboard: dict[str, Any]
+) -> None:
+    columns = {
+        q.target["refId"]: {r["metric"]["snapshot_hostname"]: r for r in live.run(q, ALL)}
+        for q in queries(dashboard)
+        if q.panel["title"] == SNAPSHOTS_TABLE
+    }
+    since = {host: float(row["value"][1]) for host, row in columns["A"].items()}
+    assert set(since) == {"alpha", "beta"}
+    assert HOUR <= since["alpha"] < 2 * HOUR
+    assert 30 * HOUR <= since["beta"] < 31 * HOUR
+    listed = {host: float(row["value"][1]) for host, row in columns["C"].items()}
+    assert listed == {"alpha": 2, "beta": 1}
+    for rows in columns.values():
+        for row in rows.values():
+            labels = {k: v for k, v in row["metric"].items() if k != "job"}
+            assert labels == {
+                "instance": "h1",
+                "location": "documents",
+                "backend": "local",
+                "snapshot_hostname": labels["snapshot_hostname"],
+                "snapshot_paths": "/srv",
+            }

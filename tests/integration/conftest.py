@@ -31,7 +31,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -656,6 +656,7 @@ SCENARIOS: tuple[str, ...] = (
     "unreadable_backup",
     "maintenance",
     "interrupted_backup",
+    "repository_reports",
 )
 
 
@@ -668,3 +669,45 @@ def scenario_logs(request: pytest.FixtureRequest, name: str) -> dict[str, Restic
 def journals(tmp_path_factory: pytest.TempPathFactory) -> Journals:
     """Real journal files, one per export fixture in tests/fixtures/journal."""
     return build_journals(tmp_path_factory)
+
+
+# -- restic stats and restic snapshots --json (the repository's own truth) ------
+
+
+@dataclass(frozen=True, slots=True)
+class RepositoryScenario:
+    """A repository two hosts back up into (a once, b twice), and what ``restic stats``
+    (both modes, text and ``--json``) and ``restic snapshots --json`` (plain,
+    ``--group-by host``, ``--latest 1``) print about it; stdout only, as a pipe has it."""
+
+    repo: ResticRepo
+    logs: dict[str, ResticLog]
+    tree: TreeFacts
+    snapshots: list[dict[str, Any]]
+
+
+REPOSITORY_RUNS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("stats.json", ("stats", "--json")),
+    ("stats-raw-data.json", ("stats", "--json", "--mode", "raw-data")),
+    ("stats.log", ("stats",)),
+    ("stats-raw-data.log", ("stats", "--mode", "raw-data")),
+    ("snapshots.json", ("snapshots", "--json")),
+    ("snapshots-group-by-host.json", ("snapshots", "--json", "--group-by", "host")),
+    ("snapshots-latest.json", ("snapshots", "--json", "--latest", "1")),
+)
+
+
+@pytest.fixture(scope="session")
+def repository_reports(make_repo: RepoFactory) -> RepositoryScenario:
+    """Backups of one tree by host a, then twice by host b; then every REPOSITORY_RUNS."""
+    repo = make_repo("repository")
+    for host in ("a", "b", "b"):
+        done = repo.run_restic("backup", "--quiet", "--host", host, "src")
+        assert done.exit_code == 0, done.combined
+    logs = {}
+    for name, args in REPOSITORY_RUNS:
+        completed = repo.run_restic(*args)
+        assert completed.exit_code == 0, completed.combined
+        logs[name] = repo.write_log(name, replace(completed, combined=completed.stdout))
+    tree = TreeFacts.of(SourceTree(repo.work / "src"))
+    return RepositoryScenario(repo, logs, tree, repo.snapshots())

@@ -13,6 +13,7 @@ from pushrestic.collect import InputSpec, collect_runs
 from pushrestic.errors import ExpositionError, UsageError
 from pushrestic.metrics import (
     CATALOGUE,
+    MAX_LABEL_VALUE,
     METRIC_NAMES,
     RunsCollector,
     build_registry,
@@ -30,6 +31,9 @@ from pushrestic.model import (
     PruneResult,
     ResticOutput,
     Run,
+    SnapshotGroup,
+    SnapshotsResult,
+    StatsResult,
     StepTiming,
 )
 from pushrestic.sinks.textfile import render
@@ -165,6 +169,8 @@ def test_forget_prune_and_check_runs_report_their_own_series_only() -> None:
         (ResticOutput(check=CheckResult(ok=True)), "check"),
         (ResticOutput(forget=ForgetResult(1, 1), prune=PruneResult(freed_bytes=1)), "forget"),
         (ResticOutput(prune=PruneResult(freed_bytes=1)), "prune"),
+        (ResticOutput(stats=(StatsResult("raw-data", 1),)), "stats"),
+        (ResticOutput(snapshots=SnapshotsResult((), 0)), "snapshots"),
     ],
 )
 def test_a_maintenance_run_is_a_group_of_its_own(output: ResticOutput, operation: str) -> None:
@@ -358,3 +364,176 @@ def test_the_exposition_of_every_sample_passes_the_guard(name: str) -> None:
     check_exposition(RunsCollector(collected.runs, {"env": "prod"}).collect())
     for registry in group_registries(collected.runs).values():
         check_exposition(registry.collect())
+
+
+# -- restic stats and restic snapshots --json -------------------------------------
+
+STATS = GROUP | {("operation", "stats")}
+SNAPSHOTS = GROUP | {("operation", "snapshots")}
+
+
+def stats_run(*results: StatsResult) -> Run:
+    output = ResticOutput(stats=results)
+    return Run("docs", "local", Outcome(0, ExitCodeSource.INFERRED), output, 9.0)
+
+
+def snapshots_run(*groups: SnapshotGroup, total: int | None = None) -> Run:
+    listed = sum(g.snapshots for g in groups) if total is None else total
+    output = ResticOutput(snapshots=SnapshotsResult(groups, listed))
+    return Run("docs", "local", Outcome(0, ExitCodeSource.INFERRED), output, 9.0)
+
+
+def test_a_stats_run_reports_each_mode_with_its_own_values_and_no_backup_series() -> None:
+    found = series(
+        [
+            stats_run(
+                StatsResult("restore-size", 1000, snapshots=3, files=12),
+                StatsResult(
+                    "raw-data",
+                    400,
+                    snapshots=3,
+                    blobs=7,
+                    uncompressed_size_bytes=500,
+                    compression_ratio=1.25,
+                    compression_progress_ratio=1.0,
+                    compression_space_saving_ratio=0.2,
+                ),
+            )
+        ]
+    )
+    restore = STATS | {("mode", "restore-size")}
+    raw = STATS | {("mode", "raw-data")}
+    assert {key: value for key, value in found.items() if "mode" in dict(key[1])} == {
+        ("restic_stats_size_bytes", restore): 1000,
+        ("restic_stats_size_bytes", raw): 400,
+        ("restic_stats_files", restore): 12,
+        ("restic_stats_blobs", raw): 7,
+        ("restic_stats_snapshots", restore): 3,
+        ("restic_stats_snapshots", raw): 3,
+        ("restic_stats_uncompressed_size_bytes", raw): 500,
+        ("restic_stats_compression_ratio", raw): 1.25,
+        ("restic_stats_compression_progress_ratio", raw): 1.0,
+        ("restic_stats_compression_space_saving_ratio", raw): 0.2,
+    }
+    assert found[("restic_stats_last_run_timestamp_seconds", STATS)] == 9.0
+    assert names(found) - {n for n in names(found) if n.startswith("restic_stats_")} == {
+        "pushrestic_build_info"
+    }
+
+
+def test_a_stats_count_of_zero_is_reported_as_zero() -> None:
+    found = series([stats_run(StatsResult("restore-size", 0, snapshots=0, files=0))])
+    restore = STATS | {("mode", "restore-size")}
+    assert found[("restic_stats_files", restore)] == 0
+    assert found[("restic_stats_size_bytes", restore)] == 0
+    assert ("restic_stats_blobs", restore) not in found
+
+
+def test_a_snapshots_run_reports_every_group_and_the_total() -> None:
+    found = series(
+        [
+            snapshots_run(
+                SnapshotGroup("a", ("/etc", "/srv"), (), 4, 1000.5),
+                SnapshotGroup("b", (), ("daily", "srv"), 1, 900.0),
+            )
+        ]
+    )
+    a = SNAPSHOTS | {
+        ("snapshot_hostname", "a"),
+        ("snapshot_paths", "/etc,/srv"),
+        ("snapshot_tags", ""),
+    }
+    b = SNAPSHOTS | {
+        ("snapshot_hostname", "b"),
+        ("snapshot_paths", ""),
+        ("snapshot_tags", "daily,srv"),
+    }
+    assert found[("restic_snapshots_latest_timestamp_seconds", a)] == 1000.5
+    assert found[("restic_snapshots_latest_timestamp_seconds", b)] == 900.0
+    assert found[("restic_snapshots_group_listed", a)] == 4
+    assert found[("restic_snapshots_group_listed", b)] == 1
+    assert found[("restic_snapshots_listed", SNAPSHOTS)] == 5
+    assert found[("restic_snapshots_last_run_timestamp_seconds", SNAPSHOTS)] == 9.0
+    assert not {n for n in names(found) if n.startswith("restic_backup_")}
+
+
+def test_an_empty_repository_reports_zero_snapshots_and_no_latest_time() -> None:
+    found = series([snapshots_run(total=0)])
+    assert found[("restic_snapshots_listed", SNAPSHOTS)] == 0
+    assert "restic_snapshots_latest_timestamp_seconds" not in names(found)
+
+
+def test_a_group_listed_empty_counts_zero_without_a_latest_time() -> None:
+    found = series([snapshots_run(SnapshotGroup("a", (), (), 0, None))])
+    assert {name for name, _ in found if name.startswith("restic_snapshots_")} == {
+        "restic_snapshots_group_listed",
+        "restic_snapshots_listed",
+        "restic_snapshots_last_run_timestamp_seconds",
+    }
+
+
+def test_a_long_paths_label_is_cut_and_distinct_lists_stay_distinct() -> None:
+    many = tuple(f"/srv/data/project-{n:05d}" for n in range(2000))
+    other = (*many[:-1], "/srv/data/other")
+    found = series(
+        [
+            snapshots_run(
+                SnapshotGroup("a", many, (), 1, 10.0), SnapshotGroup("a", other, (), 1, 20.0)
+            )
+        ]
+    )
+    values = [
+        dict(labels)["snapshot_paths"]
+        for name, labels in found
+        if name == "restic_snapshots_latest_timestamp_seconds"
+    ]
+    assert len(values) == 2
+    assert len(set(values)) == 2
+    assert all(len(value) <= MAX_LABEL_VALUE for value in values)
+    assert all(value.startswith("/srv/data/project-00000,") for value in values)
+    assert all("(2000 items, " in value for value in values)
+
+
+def test_groups_whose_labels_coincide_are_merged_into_one_series() -> None:
+    # ["a,b"] and ["a", "b"] join to the same label value: one series, never two.
+    found = series(
+        [
+            snapshots_run(
+                SnapshotGroup("h", ("a,b",), (), 2, 10.0),
+                SnapshotGroup("h", ("a", "b"), (), 3, 30.0),
+            )
+        ]
+    )
+    labels = SNAPSHOTS | {
+        ("snapshot_hostname", "h"),
+        ("snapshot_paths", "a,b"),
+        ("snapshot_tags", ""),
+    }
+    assert found[("restic_snapshots_group_listed", labels)] == 5
+    assert found[("restic_snapshots_latest_timestamp_seconds", labels)] == 30.0
+    check_exposition(
+        RunsCollector(
+            [
+                snapshots_run(
+                    SnapshotGroup("h", ("a,b",), (), 2, 10.0),
+                    SnapshotGroup("h", ("a", "b"), (), 3, 30.0),
+                )
+            ]
+        ).collect()
+    )
+
+
+def test_a_host_name_that_is_not_unicode_text_is_made_printable_not_refused() -> None:
+    # JSON may carry a lone surrogate (\ud800); UTF-8 cannot encode it.
+    run = snapshots_run(SnapshotGroup("bad\ud800host", ("/srv\nx",), (), 1, 10.0))
+    check_exposition(RunsCollector([run]).collect())
+    found = series([run])
+    (labels,) = [dict(k[1]) for k in found if k[0] == "restic_snapshots_group_listed"]
+    assert labels["snapshot_hostname"] == "bad?host"
+    assert labels["snapshot_paths"] == "/srv\nx"
+
+
+@pytest.mark.parametrize("name", ["mode", "snapshot_hostname", "snapshot_paths", "snapshot_tags"])
+def test_the_labels_of_stats_and_snapshots_are_reserved(name: str) -> None:
+    with pytest.raises(UsageError, match="reserved"):
+        parse_labels([f"{name}=x"])

@@ -45,6 +45,12 @@ def test_infer_outcome_says_0_for_a_summary_and_a_saved_snapshot() -> None:
     assert infer_outcome(backup()) == Outcome(0, ExitCodeSource.INFERRED)
 
 
+def test_infer_outcome_says_0_for_a_saved_snapshot_without_the_summary() -> None:
+    """restic prints 'snapshot ... saved' only when the run succeeded (issue 10, item 4)."""
+    assert infer_outcome(backup(summary=None)) == Outcome(0, ExitCodeSource.INFERRED)
+    assert infer_outcome(backup(summary=None, unreadable_warning=True)).exit_code == 3
+
+
 @pytest.mark.parametrize(
     "output",
     [
@@ -98,7 +104,7 @@ def test_infer_outcome_says_3_for_a_missing_source_only_from_restic_0_19(
     [
         (ResticOutput(interrupted=True, fatal="signal interrupt received"), "interrupted"),
         (ResticOutput(fatal="Fatal: wrong password or no key found"), "Fatal: wrong password"),
-        (backup(summary=None), "no backup summary in the output"),
+        (backup(summary=None, snapshot_id=None), "no backup summary in the output"),
         (backup(snapshot_id=None), "no snapshot was saved"),
         (ResticOutput(check=CheckResult(ok=False, errors=2)), "check did not report"),
         (ResticOutput(), "no restic output"),
