@@ -359,7 +359,7 @@ reader_lines = st.one_of(
     real_lines,
     mutated_lines,
     odd_text.filter(lambda text: "\x00" not in text),
-).map(lambda line: line.replace("\n", " ").encode("utf-8", "surrogateescape"))
+).map(lambda line: line.replace("\n", " ").encode("utf-8", "surrogatepass"))
 reader_logs = st.lists(reader_lines, max_size=80)
 
 
