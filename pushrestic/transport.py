@@ -406,7 +406,7 @@ def _watched_adapter() -> requests.adapters.HTTPAdapter:
     from urllib3.connection import HTTPConnection, HTTPSConnection
     from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-    class WatchedHTTPConnection(HTTPConnection):
+    class Watched(HTTPConnection):
         def connect(self) -> None:
             _attach(self)
             super().connect()
@@ -415,14 +415,11 @@ def _watched_adapter() -> requests.adapters.HTTPAdapter:
             _attach(self)
             super().request(*args, **kwargs)
 
-    class WatchedHTTPSConnection(HTTPSConnection):
-        def connect(self) -> None:
-            _attach(self)
-            super().connect()
+    class WatchedHTTPConnection(Watched):
+        pass
 
-        def request(self, *args: Any, **kwargs: Any) -> None:
-            _attach(self)
-            super().request(*args, **kwargs)
+    class WatchedHTTPSConnection(Watched, HTTPSConnection):
+        pass
 
     class WatchedHTTPConnectionPool(HTTPConnectionPool):
         ConnectionCls = WatchedHTTPConnection
