@@ -41,6 +41,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import require_binary
 from tests.integration.journals import Journals, build_journals
+from tests.integration.servers import Pushgateway, started_pushgateway
 
 PASSWORD = "integration-test-password"
 RESTIC_TIMEOUT = 60.0
@@ -711,3 +712,10 @@ def repository_reports(make_repo: RepoFactory) -> RepositoryScenario:
         logs[name] = repo.write_log(name, replace(completed, combined=completed.stdout))
     tree = TreeFacts.of(SourceTree(repo.work / "src"))
     return RepositoryScenario(repo, logs, tree, repo.snapshots())
+
+
+@pytest.fixture
+def gateway(tmp_path: Path) -> Iterator[Pushgateway]:
+    """A real Pushgateway of the test's own, on a free loopback port."""
+    with started_pushgateway(tmp_path / "pushgateway") as started:
+        yield started

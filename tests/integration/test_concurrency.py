@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,19 +21,12 @@ from tests.integration.servers import (
     sample_log,
     spooled,
     start_pushrestic,
-    started_pushgateway,
 )
 
 pytestmark = pytest.mark.integration
 
 T1 = 1_760_000_000.25
 PROCESSES = 20
-
-
-@pytest.fixture
-def gateway(tmp_path: Path) -> Iterator[Pushgateway]:
-    with started_pushgateway(tmp_path / "pushgateway") as started:
-        yield started
 
 
 def run_at_once(commands: list[list[str]], spool: Path) -> list[Completed]:

@@ -18,7 +18,6 @@ from tests.integration.servers import (
     pushrestic,
     sample_log,
     started_node_exporter,
-    started_pushgateway,
 )
 
 pytestmark = pytest.mark.integration
@@ -27,12 +26,6 @@ YEAR_2100 = 4_102_444_800.0  # touch -d 2100-01-01
 LAST_SUCCESS = "restic_backup_last_success_timestamp_seconds"
 LAST_RUN = "restic_backup_last_run_timestamp_seconds"
 GROUP = {"job": "restic", "instance": "host", "location": "default", "backend": "default"}
-
-
-@pytest.fixture
-def gateway(tmp_path: Path) -> Iterator[Pushgateway]:
-    with started_pushgateway(tmp_path / "pushgateway") as started:
-        yield started
 
 
 @pytest.fixture

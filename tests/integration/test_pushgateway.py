@@ -29,7 +29,6 @@ from tests.integration.servers import (
     pushrestic,
     sample_log,
     spooled,
-    started_pushgateway,
 )
 
 pytestmark = pytest.mark.integration
@@ -45,12 +44,6 @@ LAST_SUCCESS = "restic_backup_last_success_timestamp_seconds"
 # Series the gateway adds to every group; their values change with every push.
 GATEWAY_SERIES = ("push_time_seconds", "push_failure_time_seconds")
 DEFAULT = {"job": "restic", "instance": "host", "location": "default", "backend": "default"}
-
-
-@pytest.fixture
-def gateway(tmp_path: Path) -> Iterator[Pushgateway]:
-    with started_pushgateway(tmp_path / "pushgateway") as started:
-        yield started
 
 
 @pytest.fixture

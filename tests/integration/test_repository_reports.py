@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,7 +30,6 @@ from tests.integration.servers import (
     environment,
     pushrestic,
     sample_log,
-    started_pushgateway,
 )
 
 pytestmark = pytest.mark.integration
@@ -217,12 +215,6 @@ def test_restic_snapshots_piped_into_pushrestic_push_is_reported(
 
 
 # -- into a real Pushgateway ------------------------------------------------------------
-
-
-@pytest.fixture
-def gateway(tmp_path: Path) -> Iterator[Pushgateway]:
-    with started_pushgateway(tmp_path / "pushgateway") as started:
-        yield started
 
 
 def test_stats_and_snapshots_are_groups_of_their_own_on_the_gateway(

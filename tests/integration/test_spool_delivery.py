@@ -28,7 +28,6 @@ from tests.integration.servers import (
     pushrestic,
     sample_log,
     spooled,
-    started_pushgateway,
 )
 
 pytestmark = pytest.mark.integration
@@ -37,12 +36,6 @@ T1 = 1_760_000_000.0
 T2 = T1 + 3600
 SUCCESS = "restic_backup_success"
 DEFAULT = {"job": "restic", "instance": "host", "location": "default", "backend": "default"}
-
-
-@pytest.fixture
-def gateway(tmp_path: Path) -> Iterator[Pushgateway]:
-    with started_pushgateway(tmp_path / "pushgateway") as started:
-        yield started
 
 
 def push(url: str, log: Path, *args: str, spool: Path) -> Completed:
