@@ -3,11 +3,16 @@
 # Usage: bash tests/run.sh [pytest args...]
 # Debian packages: restic, prometheus (promtool), prometheus-pushgateway,
 # prometheus-node-exporter, prometheus-alertmanager (amtool), openssl (test
-# certificates). Installed with apt-get (as root, or through sudo).
+# certificates), systemd (systemd-analyze), systemd-journal-remote, git and
+# pipx (the install tests), python3-venv (the virtual environment below).
+# Installed with apt-get (as root, or through sudo).
+# Python packages: this checkout with its test extra, installed editable into
+# the virtual environment python3 runs in, or else into .venv/ of the checkout
+# (made with python3 -m venv), never into the system's Python (PEP 668).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(restic prometheus prometheus-pushgateway prometheus-node-exporter prometheus-alertmanager openssl systemd systemd-journal-remote)
+packages=(restic prometheus prometheus-pushgateway prometheus-node-exporter prometheus-alertmanager openssl systemd systemd-journal-remote git pipx python3-venv)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -28,10 +33,18 @@ if ((${#missing[@]})); then
   [ -z "$made_policy" ] || $sudo rm -f "$policy"
 fi
 
-python3 -m pip install -q --disable-pip-version-check -e ".[test]"
+if python3 -c 'import sys; sys.exit(sys.prefix == sys.base_prefix)'; then
+  python=python3  # a virtual environment already: use it
+else
+  [ -x .venv/bin/python ] || python3 -m venv .venv
+  export VIRTUAL_ENV="$PWD/.venv"
+  export PATH="$VIRTUAL_ENV/bin:$PATH"  # the tests run the installed pushrestic command
+  python="$VIRTUAL_ENV/bin/python"
+fi
+"$python" -m pip install -q --disable-pip-version-check -e ".[test]"
 
-python3 -m ruff check pushrestic tests bench grafana
-python3 -m ruff format --check pushrestic tests bench grafana
-python3 -m mypy
-python3 grafana/generate.py --check
-python3 -m pytest "$@"
+"$python" -m ruff check pushrestic tests bench grafana
+"$python" -m ruff format --check pushrestic tests bench grafana
+"$python" -m mypy
+"$python" grafana/generate.py --check
+"$python" -m pytest "$@"

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +20,10 @@ from pushrestic.cli import build_parser
 from tests.conftest import SAMPLES, manifest, require_binary
 from tests.integration.servers import started_pushgateway
 
-EXAMPLES = Path(__file__).parents[2] / "examples"
+ROOT = Path(__file__).parents[2]
+EXAMPLES = ROOT / "examples"
+#: Where the README's system-wide install puts the command (PIPX_BIN_DIR).
+INSTALLED = "/usr/local/bin/pushrestic"
 
 
 def pushrestic_arguments(command: str) -> list[str]:
@@ -49,30 +55,14 @@ def unit_commands(path: Path) -> dict[str, str]:
 @pytest.mark.parametrize(
     "unit", sorted((EXAMPLES / "systemd").glob("*.service")), ids=lambda p: p.name
 )
-def test_systemd_units_verify_and_report_failures_too(unit: Path, tmp_path: Path) -> None:
-    analyze = require_binary("systemd-analyze")
-    installed = shutil.which("pushrestic")
-    assert installed is not None
-    text = unit.read_text().replace("/usr/local/bin/pushrestic", installed)
-    text = text.replace("/usr/bin/restic", require_binary("restic"))
-    copy = tmp_path / unit.name
-    copy.write_text(text)
-    timer = tmp_path / "restic-backup.timer"
-    shutil.copy(EXAMPLES / "systemd" / "restic-backup.timer", timer)
-    done = subprocess.run(
-        [analyze, "verify", str(copy), str(timer)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "", done.stdout
-    assert done.stderr.strip() == "", done.stderr
+def test_systemd_units_call_the_installed_command_and_report_failures_too(unit: Path) -> None:
+    # systemd-analyze verify runs on these files, unmodified, after the README's
+    # system-wide install: tests/end_to_end/test_install.py.
     commands = unit_commands(unit)
     reporters = [c for c in commands.values() if "pushrestic" in c]
     assert reporters, "every unit reports"
     for command in reporters:
+        assert shlex.split(command)[0] == INSTALLED, "where the README's install puts it"
         assert_pushrestic_accepts(command)
     # A failed backup must be reported: never only from ExecStartPost=, which systemd skips.
     assert "ExecStartPost" not in {k for k, v in commands.items() if "pushrestic" in v}
@@ -167,6 +157,123 @@ def test_ci_snippets_are_valid_yaml_and_their_commands_parse(name: str) -> None:
     for command in commands:
         assert_pushrestic_accepts(command)
         assert "PASSWORD" not in command.split("--", 1)[0], "no secret on the command line"
+
+
+def ci_steps(document: Any) -> list[Any]:
+    if "jobs" in document:  # GitHub Actions
+        (job,) = document["jobs"].values()
+        steps: list[Any] = job["steps"]
+        return steps
+    (job,) = document.values()  # GitLab CI
+    return [{"run": line} for line in job["script"]]
+
+
+@pytest.mark.parametrize("name", ["gitlab-ci.yml", "github-actions.yml"])
+def test_ci_snippets_install_pushrestic_from_its_checkout_not_from_an_index(name: str) -> None:
+    source = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["urls"]["Source"]
+    steps = ci_steps(yaml.safe_load((EXAMPLES / "ci" / name).read_text()))
+    shell = [line for step in steps for line in str(step.get("run", "")).splitlines()]
+    assert not [line for line in shell if "pip install" in line.replace("pipx install", "")]
+    assert not [line for line in shell if "--break-system-packages" in line]
+    # The checkout: actions/checkout of pushrestic's repository, or git clone of it.
+    checkouts = {
+        step["with"]["path"]
+        for step in steps
+        if str(step.get("uses", "")).startswith("actions/checkout@")
+        and f"https://github.com/{step.get('with', {}).get('repository')}" == source
+    }
+    for line in shell:
+        for command in line.split("&&"):
+            words = shlex.split(command)
+            if words[:2] == ["git", "clone"]:
+                assert words[-2] in (source, f"{source}.git"), command
+                checkouts.add(words[-1])
+    (checkout,) = checkouts
+    installs = [
+        shlex.split(command)
+        for line in shell
+        for command in line.split("&&")
+        if "pipx install" in command
+    ]
+    (install,) = installs
+    assert install[-3:-1] == ["pipx", "install"], install
+    assert Path(install[-1]) == Path(checkout), "pipx installs the checkout"
+    if name == "gitlab-ci.yml":  # a bare Debian image: the README's system-wide install
+        assert install[:2] == ["PIPX_HOME=/opt/pipx", "PIPX_BIN_DIR=/usr/local/bin"]
+
+
+def containerfile() -> list[tuple[str, str]]:
+    """The Containerfile's instructions, as (INSTRUCTION, arguments), continuations joined."""
+    text = (EXAMPLES / "container" / "Containerfile").read_text()
+    lines = [line for line in text.splitlines() if not line.lstrip().startswith("#")]
+    joined = "\n".join(lines).replace("\\\n", " ")
+    instructions = []
+    for line in joined.splitlines():
+        if line.strip():
+            keyword, _, arguments = line.strip().partition(" ")
+            instructions.append((keyword.upper(), arguments.strip()))
+    return instructions
+
+
+def test_the_containerfile_installs_the_copied_checkout_the_way_the_readme_does() -> None:
+    instructions = containerfile()
+    assert instructions[0] == ("FROM", "debian:bookworm-slim")
+    (copy,) = [arguments.split() for keyword, arguments in instructions if keyword == "COPY"]
+    assert copy[0] == ".", "the build context is the checkout"
+    runs = [arguments for keyword, arguments in instructions if keyword == "RUN"]
+    assert any("apt-get install" in run and "pipx" in run and "restic" in run for run in runs)
+    readme = (ROOT / "README.md").read_text()
+    pattern = r"^sudo (PIPX_HOME=\S+ PIPX_BIN_DIR=\S+ pipx install) \.$"
+    system_wide = re.search(pattern, readme, re.M)
+    assert system_wide is not None, "the README's system-wide install"
+    assert f"{system_wide.group(1)} {copy[1]}" in runs
+    assert "pip install" not in " ".join(runs).replace("pipx install", "")
+
+
+def test_the_containers_command_backs_up_its_workdir_and_reports_it(tmp_path: Path) -> None:
+    """The image's ENTRYPOINT and CMD, as they are, run by the installed pushrestic with
+    real restic, in a directory standing for the container's WORKDIR volume."""
+    restic = require_binary("restic")
+    installed = shutil.which("pushrestic")
+    assert installed is not None, "the package is installed (bash tests/run.sh)"
+    instructions = dict(containerfile())
+    assert instructions["WORKDIR"] == "/data"
+    argv = json.loads(instructions["ENTRYPOINT"]) + json.loads(instructions["CMD"])
+    assert argv[0] == "pushrestic"
+    assert_pushrestic_accepts(shlex.join(argv))
+    data = tmp_path / "data"
+    (data / "docs").mkdir(parents=True)
+    (data / "docs" / "a.txt").write_text("backed up\n")
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("PUSHRESTIC_", "RESTIC_"))}
+    restic_environment = {
+        **base,
+        "RESTIC_REPOSITORY": str(tmp_path / "repository"),
+        "RESTIC_PASSWORD": "container example",
+        "RESTIC_CACHE_DIR": str(tmp_path / "cache"),
+    }
+    subprocess.run(
+        [restic, "init"], env=restic_environment, capture_output=True, timeout=120, check=True
+    )
+    with started_pushgateway(tmp_path / "gateway") as gateway:
+        done = subprocess.run(
+            [installed, *argv[1:]],
+            cwd=data,
+            env={
+                **restic_environment,
+                "PUSHRESTIC_GATEWAY": gateway.url,
+                "PUSHRESTIC_INSTANCE": "container-host",
+                "PUSHRESTIC_SPOOL_DIR": str(tmp_path / "spool"),
+            },
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "snapshot" in done.stdout, "restic's output passes through"
+        pushed = gateway.pushed()
+    assert pushed.value("restic_backup_success", location="data") == 1
+    assert pushed.value("restic_backup_files", location="data", state="new") == 1
 
 
 def test_the_autorestic_hooks_report_every_backend_to_a_real_gateway(tmp_path: Path) -> None:
