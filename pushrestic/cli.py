@@ -3,14 +3,16 @@
 Exit codes (documented in README.md):
 
 * 0  the report was made (whatever the backup's own outcome)
-* 2  usage or configuration error: nothing was reported
+* 2  usage or configuration error: nothing was reported (``delete``: no such
+     group on the gateway or in the spool, nothing was deleted)
 * 65 the input is not restic/autorestic output (empty, binary, another
      program's log, values that do not parse): the run was reported as failed
 * 66 the input could not be read: the run was reported as failed
 * 70 internal error (a bug): please report it
 * 74 the textfile could not be written
-* 75 the Pushgateway could not be reached or refused the report: it is kept in
-     the spool and sent by the next invocation or by ``pushrestic flush``
+* 75 the Pushgateway (or the remote-write endpoint) could not be reached or
+     refused the report: it is kept in the spool and sent by the next
+     invocation or by ``pushrestic flush``
 
 ``pushrestic run`` exits with the wrapped command's own code instead, and
 ``pushrestic hook`` with 0 unless its usage is wrong: a reporting problem must
@@ -24,7 +26,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 from pushrestic import __version__
 from pushrestic.errors import (
@@ -53,14 +55,15 @@ EXIT_SPOOLED = 75
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from pushrestic.config import add_arguments, add_label_argument
+    from pushrestic.config import add_arguments, add_config_argument, add_label_argument
 
     parser = argparse.ArgumentParser(
         prog="pushrestic",
         description="Report restic and autorestic backup runs to Prometheus.",
     )
     parser.add_argument("--version", action="version", version=f"pushrestic {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log what is done, to stderr")
+    _verbose_argument(parser)
+    add_config_argument(parser)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def reporting(name: str, help_text: str) -> argparse.ArgumentParser:
@@ -128,20 +131,53 @@ def build_parser() -> argparse.ArgumentParser:
         "the gateway refused, with its answer. Needs no gateway.",
     )
     add_arguments(spool, textfile=False)
-    groups = commands.add_parser("groups", help="list this job's groups on the Pushgateway")
+    groups = commands.add_parser(
+        "groups",
+        help="list this job's groups on the Pushgateway",
+        description="List this job's groups on the Pushgateway (its /api/v1/metrics), "
+        "one a line: the time of their last push, their grouping labels, and whether "
+        "their last push failed.",
+    )
     add_arguments(groups, textfile=False)
-    delete = commands.add_parser("delete", help="remove one group from the Pushgateway")
-    delete.add_argument("--location", required=True)
-    delete.add_argument("--backend", required=True)
+    delete = commands.add_parser(
+        "delete",
+        help="remove one group from the Pushgateway",
+        description="Remove one group (this job and instance, the location and backend "
+        "given) from the Pushgateway, and its report from the spool, so that a renamed "
+        "or dropped location stops alerting. A group that is in neither is an error "
+        "(exit 2); `pushrestic groups` lists them.",
+    )
+    delete.add_argument("--location", required=True, help="the group's location label")
+    delete.add_argument("--backend", required=True, help="the group's backend label")
     delete.add_argument(
         "--operation",
         choices=("forget", "prune", "check"),
         help="the group of a forget, prune or check run reported on its own",
     )
     add_arguments(delete, textfile=False)
-    config = commands.add_parser("config", help="print the effective settings and their sources")
+    config = commands.add_parser(
+        "config",
+        help="print the effective settings and their sources",
+        description="Print every setting as it is resolved (flag, environment, "
+        "configuration file, default) and where each came from; secrets redacted.",
+    )
     add_arguments(config)
+    _assets_parser(commands)
+    for command in commands.choices.values():  # accepted after the subcommand too
+        _verbose_argument(command, given_only=True)
     return parser
+
+
+def _verbose_argument(parser: argparse.ArgumentParser, *, given_only: bool = False) -> None:
+    """``-v``; ``given_only``: a subcommand's, set only when given (not undoing a ``-v``
+    before the subcommand)."""
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=argparse.SUPPRESS if given_only else False,
+        help="say what is done (to stderr): each group, each retry",
+    )
 
 
 def _format_argument(parser: argparse.ArgumentParser) -> None:
@@ -172,11 +208,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``pushrestic`` console script; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="pushrestic: %(levelname)s: %(message)s",
-        stream=sys.stderr,
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Formatter())
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, handlers=[handler])
     handlers = {
         "push": _push,
         "run": _run,
@@ -187,6 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "groups": _groups,
         "delete": _delete,
         "config": _config,
+        "assets": _assets,
     }
     if args.command is None:
         parser.print_help(sys.stderr)
@@ -219,6 +254,8 @@ def _push(args: argparse.Namespace) -> int:
 
     config = _load(args)
     spec = InputSpec(args.log, args.fmt, args.exit_code, args.location, args.backend)
+    if args.log == "-" and _is_terminal(sys.stdin):  # not a pipe: someone may wait for it
+        _note("reading restic's output from stdin (Ctrl-D to end)")
     collected = collect_runs(spec)
     if not collected.runs and collected.problem is not None:  # restic init, unlock, version
         _say_problem(collected.problem, reported=False)
@@ -294,14 +331,17 @@ def _report(args: argparse.Namespace, config: Config, runs: Sequence[Run]) -> in
         sys.stdout.flush()
         return EXIT_OK
     push = settings.push_settings(config)
+    remote = settings.remote_write_settings(config)
     path = settings.textfile_path(config)
-    if push is None and path is None:
-        raise UsageError("no destination: give --gateway URL, --textfile PATH or --dry-run")
-    deliverer = _new_deliverer(push) if push is not None else None
+    if push is None and remote is None and path is None:
+        raise UsageError(
+            "no destination: give --gateway URL, --remote-write URL, --textfile PATH or --dry-run"
+        )
+    deliverers = _new_deliverers(push, remote)
     try:  # before any sink: a bug must never reach the gateway's own consistency check
         check_exposition(build_registry(runs, labels).collect())
     except PushresticError as error:
-        if deliverer is not None:
+        for deliverer in deliverers:
             deliverer.set_aside(runs, labels, str(error))
         raise
     code = EXIT_OK
@@ -311,24 +351,55 @@ def _report(args: argparse.Namespace, config: Config, runs: Sequence[Run]) -> in
         except DeliveryError as error:
             _error(str(error))
             code = EXIT_TEXTFILE
-    if deliverer is not None:
+        else:
+            if _telling(args):
+                _note(f"wrote {_groups_phrase(len({run.group for run in runs}))} to {path}")
+    for deliverer in deliverers:
         deliverer.replay(skip=deliverer.group_ids(runs))
         deliverer.push(runs, labels)
-        code = _delivery_code(deliverer) if code == EXIT_OK else code
+    for deliverer in deliverers:
+        delivered = _delivery_code(deliverer)
+        code = delivered if code == EXIT_OK else code
+        if _telling(args):
+            _say_delivered(deliverer)
     return code
+
+
+def _telling(args: argparse.Namespace) -> bool:
+    """Whether to say what was delivered: asked (-v), or someone reads stderr on a
+    terminal. Cron and systemd get nothing unless something went wrong."""
+    return bool(getattr(args, "verbose", False)) or _is_terminal(sys.stderr)
+
+
+def _say_delivered(deliverer: Deliverer) -> None:
+    """``pushed 4 groups to URL`` (and the spooled reports of earlier runs delivered)."""
+    from pushrestic.transport import redact_url
+
+    result = deliverer.result
+    if not result.delivered and not result.replayed:
+        return
+    where = redact_url(deliverer.settings.gateway.url.rstrip("/"))
+    replayed = len(result.replayed)
+    older = f" (and {replayed} spooled report{'s' if replayed != 1 else ''})" if replayed else ""
+    _note(f"pushed {_groups_phrase(len(result.delivered))} to {where}{older}")
+
+
+def _groups_phrase(count: int) -> str:
+    return f"{count} group{'s' if count != 1 else ''}"
 
 
 def _delivery_code(deliverer: Deliverer) -> int:
     """Say what happened to this run's report and what waits; 75 when it was not delivered."""
     result = deliverer.result
     directory = deliverer.spool.directory
-    reason = result.errors[-1] if result.errors else "not tried"
+    # The first failure is the cause: the groups after it may not have been tried.
+    reason = result.errors[0] if result.errors else "not tried"
     if result.spooled:
         _error(f"push failed, kept in {directory}: {', '.join(result.spooled)}: {reason}")
     if result.rejected:
         _error(
-            f"the gateway refused {', '.join(result.rejected)}: {reason}; the report is kept "
-            f"in {directory / 'rejected'} (see `pushrestic spool`)"
+            f"the {deliverer.what} refused {', '.join(result.rejected)}: {reason}; the report "
+            f"is kept in {directory / 'rejected'} (see `pushrestic spool`)"
         )
     lost = set(result.lost)
     for problem in result.spool_problems:
@@ -394,9 +465,16 @@ def _with_problem(code: int, problem: InputError | None) -> int:
 
 
 def _flush(args: argparse.Namespace) -> int:
+    code = EXIT_OK
+    for deliverer in _deliverers(_load(args)):  # the gateway's reports, then remote-write's
+        done = _flush_one(args, deliverer)
+        code = done if code == EXIT_OK else code
+    return code
+
+
+def _flush_one(args: argparse.Namespace, deliverer: Deliverer) -> int:
     from pushrestic.transport import redact_url
 
-    deliverer = _deliverer(_load(args))
     if deliverer.result.untrusted_spool:
         raise UsageError(deliverer.result.untrusted_spool)
     if args.retry_rejected:
@@ -491,11 +569,28 @@ def _groups(args: argparse.Namespace) -> int:
 
 
 def _delete(args: argparse.Namespace) -> int:
+    """Delete one group, looked up first: on the gateway (its API) or waiting in the spool
+    (which the next run would deliver). A group in neither is a usage error."""
+    from pushrestic.sinks.pushgateway import Gateway, find_group
+    from pushrestic.sinks.spool import group_id
+    from pushrestic.transport import redact_url
+
     deliverer = _deliverer(_load(args))
     gateway = deliverer.settings.gateway
-    deliverer.delete(gateway.key(args.location, args.backend, args.operation))
-    suffix = f" ({args.operation})" if args.operation else ""
-    print(f"deleted {args.location}/{args.backend}{suffix}")
+    assert isinstance(gateway, Gateway)  # _deliverer gives the Pushgateway's
+    key = gateway.key(args.location, args.backend, args.operation)
+    name = f"{args.location}/{args.backend}" + (f" ({args.operation})" if args.operation else "")
+    on_gateway = find_group(deliverer.groups(), gateway, key) is not None
+    wanted = group_id(gateway.url, gateway.job, key)
+    spooled = any(entry.group_id == wanted for entry in deliverer.pending())
+    if not on_gateway and not spooled:
+        raise UsageError(
+            f"no group {name} (job {gateway.job!r}, instance {gateway.instance!r}) on "
+            f"{redact_url(gateway.base)} or in the spool: nothing deleted "
+            "(`pushrestic groups` lists them)"
+        )
+    deliverer.delete(key)
+    print(f"deleted {name}{'' if on_gateway else ' (it was waiting in the spool only)'}")
     return EXIT_OK
 
 
@@ -523,10 +618,38 @@ def _deliverer(config: Config) -> Deliverer:
     return Deliverer(settings)
 
 
-def _new_deliverer(settings: PushSettings) -> Deliverer:
+def _new_deliverers(*settings: PushSettings | None) -> list[Deliverer]:
+    """A deliverer for each sink set (the Pushgateway, remote-write), sharing one deadline."""
     from pushrestic.deliver import Deliverer
 
-    return Deliverer(settings)
+    deliverers: list[Deliverer] = []
+    for each in settings:
+        if each is not None:
+            budget = deliverers[0].budget if deliverers else None
+            deliverers.append(Deliverer(each, budget=budget))
+    return deliverers
+
+
+def _deliverers(config: Config) -> list[Deliverer]:
+    """The deliverers of the Pushgateway and of the remote-write endpoint that are set."""
+    from pushrestic.config import push_settings, remote_write_settings
+
+    deliverers = _new_deliverers(push_settings(config), remote_write_settings(config))
+    if not deliverers:
+        raise UsageError(
+            "no Pushgateway or remote-write endpoint: give --gateway URL or --remote-write URL"
+        )
+    return deliverers
+
+
+class _Formatter(logging.Formatter):
+    """Log records in the style of the CLI's own lines: ``pushrestic: warning: ...``,
+    ``pushrestic: error: ...``; what -v says (info) without a level."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = super().format(record)
+        level = "" if record.levelno == logging.INFO else f"{record.levelname.lower()}: "
+        return f"pushrestic: {level}{message}"
 
 
 def _error(message: str) -> None:
@@ -535,6 +658,19 @@ def _error(message: str) -> None:
 
 def _warning(message: str) -> None:
     print(f"pushrestic: warning: {message}", file=sys.stderr)
+
+
+def _note(message: str) -> None:
+    """One line on stderr that is neither an error nor a warning."""
+    print(f"pushrestic: {message}", file=sys.stderr)
+
+
+def _is_terminal(stream: IO[str] | None) -> bool:
+    """Whether ``stream`` (sys.stdin, sys.stderr) is a terminal; False when closed or absent."""
+    try:
+        return stream is not None and stream.isatty()
+    except (ValueError, OSError):
+        return False
 
 
 # -- reporting that leaves the exit code alone (run, hook) ---------------------
@@ -572,3 +708,65 @@ def _stdout_gone() -> None:
         os.close(devnull)
     except (OSError, ValueError, AttributeError):  # no stdout at all: nothing to flush
         pass
+
+
+# -- the files that go with the command (alert rules, dashboard, examples) -----
+
+
+def _assets_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    assets = commands.add_parser(
+        "assets",
+        help="list, print or copy the alert rules, dashboard and examples",
+        description="The alert rules and their tests (alerting/), the Grafana dashboard and "
+        "its provisioning files (grafana/) and the examples (examples/) ship with "
+        "pushrestic; each is named by its path in the repository. Without an action, "
+        "list them.",
+    )
+    actions = assets.add_subparsers(dest="assets_action", metavar="ACTION")
+    actions.add_parser("list", help="print the name of every file, one a line")
+    show = actions.add_parser(
+        "show",
+        help="print files as they are",
+        description="Print the files named, byte for byte "
+        "(pushrestic assets show alerting/rules.yml > /etc/prometheus/rules/restic.yml).",
+    )
+    show.add_argument("names", nargs="+", metavar="NAME", help="a file's name (see list)")
+    copy = actions.add_parser(
+        "copy",
+        help="copy files into a directory",
+        description="Copy the files named (all of them by default) into DIRECTORY, under "
+        "their names (DIRECTORY/alerting/rules.yml ...), and print each path written. A "
+        "file already there with other content stops the copy, unless --force.",
+    )
+    copy.add_argument("directory", metavar="DIRECTORY")
+    copy.add_argument(
+        "names",
+        nargs="*",
+        metavar="NAME",
+        help="a file's name or a directory of them, such as grafana (default: all)",
+    )
+    copy.add_argument("--force", action="store_true", help="replace files that differ")
+
+
+def _assets(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from pushrestic.assets import assets, copy_assets, select
+
+    action = args.assets_action or "list"
+    try:
+        if action == "list":
+            for asset in assets():
+                print(asset.name)
+        elif action == "show":
+            for asset in select(assets(), args.names):
+                sys.stdout.flush()
+                sys.stdout.buffer.write(asset.path.read_bytes())
+        else:
+            chosen = select(assets(), args.names)
+            for path in copy_assets(chosen, Path(args.directory), force=args.force):
+                print(path)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `pushrestic assets show ... | head`: the reader has had enough
+        _stdout_gone()
+    return EXIT_OK

@@ -34,6 +34,8 @@ from pushrestic.errors import UsageError
 
 if TYPE_CHECKING:
     from pushrestic.deliver import PushSettings
+    from pushrestic.sinks.pushgateway import Gateway
+    from pushrestic.sinks.remote_write import RemoteWrite
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,7 @@ class Field:
     env: str | None = None
     secret: bool = False
     default: Callable[[], Any] | None = None
+    default_help: str | None = None  # the default as --help says it, when not a value
 
 
 def _hostname() -> str:
@@ -90,6 +93,7 @@ SCHEMA: tuple[Field, ...] = (
         "--instance",
         "PUSHRESTIC_INSTANCE",
         default=_hostname,
+        default_help="the host name",
     ),
     Field(
         "pushgateway.grouping_labels",
@@ -196,6 +200,8 @@ SCHEMA: tuple[Field, ...] = (
         "--spool-dir",
         "PUSHRESTIC_SPOOL_DIR",
         default=_spool,
+        default_help="/var/spool/pushrestic as root, else $XDG_STATE_HOME/pushrestic/spool "
+        "(~/.local/state/pushrestic/spool)",
     ),
     Field(
         "textfile.path",
@@ -206,6 +212,22 @@ SCHEMA: tuple[Field, ...] = (
         "PUSHRESTIC_TEXTFILE",
     ),
     Field("labels", "labels", "extra labels on every series", "label", "--label"),
+    Field(
+        "remote_write.url",
+        "str",
+        "Prometheus remote-write URL (Prometheus, VictoriaMetrics, Mimir, Thanos, Alloy); "
+        "uses the pushgateway.* job, instance, auth, TLS and retry settings",
+        "remote_write",
+        "--remote-write",
+        "PUSHRESTIC_REMOTE_WRITE",
+    ),
+    Field(
+        "remote_write.headers",
+        "headers",
+        "header sent with every remote write, such as 'X-Scope-OrgID: tenant'",
+        "remote_write_header",
+        "--remote-write-header",
+    ),
 )
 FIELDS = {field.key: field for field in SCHEMA}
 URL_KEY = "pushgateway.url"
@@ -245,10 +267,32 @@ class Config:
         return lines
 
 
+CONFIG_HELP = (
+    "configuration file, TOML (default: $PUSHRESTIC_CONFIG, else the first of "
+    f"{' and '.join(DEFAULT_PATHS)} that exists)"
+)
+
+
+def add_config_argument(parser: argparse.ArgumentParser, *, given_only: bool = False) -> None:
+    """``--config PATH``. ``given_only``: the attribute is set only when the flag is given
+    (a subcommand's, which must not undo a ``--config`` given before the subcommand)."""
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        default=argparse.SUPPRESS if given_only else None,
+        help=CONFIG_HELP,
+    )
+
+
 def add_arguments(parser: argparse.ArgumentParser, *, textfile: bool = True) -> None:
-    """The flags of every setting that has one (all default to 'not given')."""
-    parser.add_argument("--config", metavar="PATH", help="configuration file (TOML)")
-    group = parser.add_argument_group("delivery")
+    """The flags of every setting that has one (all default to 'not given'); their help
+    says the default and the environment variable."""
+    add_config_argument(parser, given_only=True)
+    group = parser.add_argument_group(
+        "delivery",
+        "Each setting: the flag, else its environment variable, else the "
+        "configuration file, else the default.",
+    )
     for field in SCHEMA:
         if field.option is None or (field.key == "textfile.path" and not textfile):
             continue
@@ -256,25 +300,47 @@ def add_arguments(parser: argparse.ArgumentParser, *, textfile: bool = True) -> 
             continue  # --label belongs to the commands that report runs
         if field.kind == "bool":
             group.add_argument(
-                field.option, dest=field.flag, action="store_true", default=None, help=field.help
+                field.option, dest=field.flag, action="store_true", default=None, help=_help(field)
             )
-        elif field.kind == "labels":
+        elif field.kind in ("labels", "headers"):
             group.add_argument(
                 field.option,
                 dest=field.flag,
                 action="append",
                 default=None,
-                metavar="NAME=VALUE",
-                help=f"{field.help} (repeatable)",
+                metavar="NAME=VALUE" if field.kind == "labels" else "'NAME: VALUE'",
+                help=_help(field),
             )
         else:
             group.add_argument(
                 field.option,
                 dest=field.flag,
                 default=None,
-                metavar=field.kind.upper(),
-                help=field.help,
+                metavar="URL" if field.key.endswith(".url") else field.kind.upper(),
+                help=_help(field),
             )
+
+
+def _help(field: Field) -> str:
+    """``HELP (default: X; env NAME)``, and where the secret a ``*_file`` names may come
+    from instead; ``%`` escaped for argparse."""
+    parts = ["repeatable"] if field.kind in ("labels", "headers") else []
+    parts.append(f"default: {_default_text(field)}")
+    if field.env:
+        parts.append(f"env {field.env}")
+    secret = FIELDS.get(field.key.removesuffix("_file")) if field.key.endswith("_file") else None
+    if secret is not None and secret.secret and secret.env:
+        parts.append(f"or the secret itself in {secret.env}")
+    return f"{field.help} ({'; '.join(parts)})".replace("%", "%%")
+
+
+def _default_text(field: Field) -> str:
+    if field.default_help is not None:
+        return field.default_help
+    value = field.default() if field.default is not None else None
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return "none" if value is None or value == {} else str(value)
 
 
 def add_label_argument(parser: argparse.ArgumentParser) -> None:
@@ -283,7 +349,8 @@ def add_label_argument(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=None,
         metavar="NAME=VALUE",
-        help="extra label on every series (repeatable)",
+        help="extra label on every series (repeatable; default: none; also the [labels] "
+        "table of the configuration file)",
     )
 
 
@@ -373,6 +440,8 @@ def _resolve(
 ) -> Value:
     if field.kind == "labels":
         return _resolve_labels(field, args, document, path)
+    if field.kind == "headers":
+        return _resolve_headers(field, args, document, path)
     flag_value = getattr(args, field.flag, None) if (args is not None and field.flag) else None
     if flag_value is not None:
         return Value(_convert(field, flag_value, text=True), f"flag {field.option}")
@@ -417,6 +486,38 @@ def _resolve_labels(
     return Value(merged, " + ".join(sources) or "default")
 
 
+def _resolve_headers(
+    field: Field, args: argparse.Namespace | None, document: Mapping[str, Any], path: Path | None
+) -> Value:
+    """Headers from the file's table (``"X-Scope-OrgID" = "tenant"``), then the flags."""
+    found, table = _from_file(document, field.key)
+    flag_value = getattr(args, field.flag, None) if (args is not None and field.flag) else None
+    if not found and not flag_value:
+        return Value({}, "default")
+    from pushrestic.sinks.remote_write import check_header, parse_header
+
+    merged: dict[str, str] = {}
+    sources = []
+    try:
+        if found:
+            if not isinstance(table, dict):
+                raise ValueError('expected a table of "Header-Name" = "value"')
+            for name, value in table.items():
+                if not isinstance(value, str):
+                    raise ValueError(f"header {name!r}: expected a string, got {_type(value)}")
+                check_header(name, value)
+                merged[name] = value
+            sources.append(f"file {path}")
+        if flag_value:
+            for text in flag_value:
+                name, value = parse_header(text)
+                merged[name] = value
+            sources.append(f"flag {field.option}")
+    except UsageError as error:
+        raise ValueError(str(error)) from None
+    return Value(merged, " + ".join(sources) or "default")
+
+
 def _convert(field: Field, value: Any, *, text: bool) -> Any:
     kind = field.kind
     if kind in ("str", "path"):
@@ -425,6 +526,8 @@ def _convert(field: Field, value: Any, *, text: bool) -> Any:
         value = value.strip() if field.secret else value
         if field.secret and any(ord(c) < 32 or ord(c) == 127 for c in value):
             raise ValueError("holds a control character (a line break?)")
+        if field.key == URL_KEY:
+            return gateway_url(value)
         return str(Path(value).expanduser()) if kind == "path" and value else value
     if kind == "bool":
         if isinstance(value, bool):
@@ -455,6 +558,16 @@ def _convert(field: Field, value: Any, *, text: bool) -> Any:
             raise ValueError(f"expected a positive number, got {value!r}")
         return float(value)
     raise AssertionError(kind)
+
+
+def gateway_url(value: str) -> str:
+    """The Pushgateway URL with ``http://`` before it when it has no scheme
+    (``host:9091``), as prometheus_client takes it. What comes before the host is
+    kept, so a user or password in it is still refused (see pushgateway.Gateway)."""
+    text = value.strip()
+    if not text or "://" in text:
+        return value
+    return f"http://{text}"
 
 
 def _type(value: Any) -> str:
@@ -529,13 +642,46 @@ def textfile_path(config: Config) -> Path | None:
 
 def push_settings(config: Config) -> PushSettings | None:
     """The Pushgateway settings, or None when no gateway URL is set."""
-    from pushrestic.deliver import PushSettings
     from pushrestic.sinks.pushgateway import Gateway
-    from pushrestic.transport import RetryPolicy, TransportSettings
 
     url = config.get("pushgateway.url")
     if not url:
         return None
+    return _delivery(
+        config,
+        Gateway(
+            url=url,
+            job=config.get("pushgateway.job") or "restic",
+            instance=config.get("pushgateway.instance"),
+            grouping=config.get("pushgateway.grouping_labels"),
+        ),
+    )
+
+
+def remote_write_settings(config: Config) -> PushSettings | None:
+    """The remote-write settings (job, instance, auth, TLS and retries as for the
+    gateway), or None when no remote-write URL is set. Raises UsageError when the
+    snappy library (the ``remote-write`` extra) is not installed."""
+    from pushrestic.sinks.remote_write import RemoteWrite, require_snappy
+
+    url = config.get("remote_write.url")
+    if not url:
+        return None
+    target = RemoteWrite(
+        url=url,
+        job=config.get("pushgateway.job") or "restic",
+        instance=config.get("pushgateway.instance"),
+        grouping=config.get("pushgateway.grouping_labels"),
+        headers=tuple(config.get("remote_write.headers").items()),
+    )
+    require_snappy()
+    return _delivery(config, target)
+
+
+def _delivery(config: Config, target: Gateway | RemoteWrite) -> PushSettings:
+    from pushrestic.deliver import PushSettings
+    from pushrestic.transport import RetryPolicy, TransportSettings
+
     password = config.get("pushgateway.password")
     if config.get("pushgateway.password_file"):
         password = _secret_file(config.get("pushgateway.password_file"))
@@ -550,12 +696,7 @@ def push_settings(config: Config) -> PushSettings | None:
         if value and not Path(value).is_file():
             raise UsageError(f"{key} {value}: no such file")
     return PushSettings(
-        gateway=Gateway(
-            url=url,
-            job=config.get("pushgateway.job") or "restic",
-            instance=config.get("pushgateway.instance"),
-            grouping=config.get("pushgateway.grouping_labels"),
-        ),
+        gateway=target,
         spool_dir=Path(config.get("spool.directory")),
         transport=TransportSettings(
             username=username,

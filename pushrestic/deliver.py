@@ -1,4 +1,5 @@
-"""Delivering reports to the Pushgateway: spooled groups first, then this run's groups.
+"""Delivering reports to the Pushgateway or a remote-write endpoint: spooled groups
+first, then this run's groups.
 
 For each group: take its lock in the spool (waiting within the deadline),
 carry its last success time forward (from the spool's record, else from what
@@ -15,6 +16,15 @@ the rest), and what could not be kept is said exactly. One deadline covers the
 whole invocation: once it is spent, or once the gateway has failed a push after
 all retries, the remaining reports go straight to the spool, so a hook never
 holds up a backup unit for long.
+
+A remote-write endpoint (:class:`pushrestic.sinks.remote_write.RemoteWrite` as
+``PushSettings.gateway``) is served the same way, by a Deliverer of its own
+sharing the spool (each deliverer handles the entries of its own sink) and,
+through ``budget``, the invocation's deadline. Its reports are spooled as
+exposition text and turned into a remote-write request when they are sent, so
+that their samples are stamped with the time of delivery. Its last success time
+is carried from the spool's record only: a write-only endpoint cannot be asked,
+and the database keeps the older value, which stays true.
 """
 
 from __future__ import annotations
@@ -25,7 +35,7 @@ import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from pushrestic.errors import DeliveryError, UsageError
 from pushrestic.model import Run, latest_success
@@ -37,7 +47,7 @@ from pushrestic.sinks.pushgateway import (
     list_groups,
     push_group,
 )
-from pushrestic.sinks.spool import Rejected, Spool, SpoolEntry, group_id
+from pushrestic.sinks.spool import PUSHGATEWAY, REMOTE_WRITE, Rejected, Spool, SpoolEntry, group_id
 from pushrestic.sinks.textfile import render, with_last_success
 from pushrestic.transport import (
     Handler,
@@ -48,15 +58,19 @@ from pushrestic.transport import (
     make_session,
 )
 
+if TYPE_CHECKING:
+    from pushrestic.sinks.remote_write import RemoteWrite
+
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
 class PushSettings:
-    """Everything needed to reach the Pushgateway and to keep what could not be sent."""
+    """Everything needed to reach the Pushgateway (or, ``gateway`` being a RemoteWrite,
+    a remote-write endpoint) and to keep what could not be sent."""
 
-    gateway: Gateway
+    gateway: Gateway | RemoteWrite
     spool_dir: Path
     transport: TransportSettings = field(default_factory=TransportSettings)
     policy: RetryPolicy = field(default_factory=RetryPolicy)
@@ -91,14 +105,14 @@ class Delivery:
         return not (self.spooled or self.rejected or self.lost)
 
 
-class _Budget:
-    """The invocation's deadline, shared by every request and lock wait it makes."""
+class Budget:
+    """The invocation's deadline, shared by every request and lock wait it makes (and by
+    the deliverers of every sink it delivers to)."""
 
     def __init__(self, policy: RetryPolicy, clock: Callable[[], float] = time.monotonic) -> None:
         self._policy = policy
         self._clock = clock
         self._end = clock() + policy.deadline
-        self.gateway_down = False
 
     def left(self) -> float:
         return max(0.0, self._end - self._clock())
@@ -106,20 +120,29 @@ class _Budget:
     def policy(self) -> RetryPolicy | None:
         """The policy for the next group, with the time left; None when none is left."""
         left = self.left()
-        if self.gateway_down or left < 0.1:
+        if left < 0.1:
             return None
         return replace(self._policy, deadline=left)
 
 
 class Deliverer:
-    """Pushes groups for one invocation; holds the session, the spool and the budget."""
+    """Pushes groups for one invocation; holds the session, the spool and the budget.
 
-    def __init__(self, settings: PushSettings, handler: Handler | None = None) -> None:
+    ``budget``: the deadline of an invocation that delivers to more than one sink
+    (the first deliverer's ``budget``); by default one of its own.
+    """
+
+    def __init__(
+        self, settings: PushSettings, handler: Handler | None = None, budget: Budget | None = None
+    ) -> None:
         self.settings = settings
+        self.sink = PUSHGATEWAY if isinstance(settings.gateway, Gateway) else REMOTE_WRITE
         self.spool = Spool(settings.spool_dir)
         self._session = make_session(settings.transport)
         self._handler = handler or make_handler(self._session)
-        self._budget = _Budget(settings.policy)
+        self.budget = budget if budget is not None else Budget(settings.policy)
+        self._down = False  # this sink failed a delivery after all retries
+        self._last_stamp = 0.0
         self._remote: list[GroupState] | None = None
         self.result = Delivery()
         self._spool_usable = True
@@ -165,22 +188,24 @@ class Deliverer:
             entry = self.spool.get(group)
             if entry is None:  # delivered meanwhile by another process
                 return
+            if entry.sink != self.sink:  # the other sink's deliverer delivers it
+                return
             target = (entry.gateway.rstrip("/"), entry.job)
             if target != (gateway.base, gateway.job) and not adopt:
                 self.result.elsewhere.setdefault(target, []).append(entry.name)
                 return
-            policy = self._budget.policy()
+            policy = self._policy()
             if policy is None:
                 self.result.waiting.append(entry.name)
                 return
             body = entry.body
             last_success = entry.last_success
-            if last_success is None:  # spooled before it could be learned: ask again
-                last_success = self._remote_last_success(entry.key)
+            if last_success is None and isinstance(gateway, Gateway):
+                last_success = self._remote_last_success(entry.key)  # spooled before it was known
                 if last_success is not None:
                     body = with_last_success(body, last_success)
             try:
-                push_group(self._handler, gateway, entry.key, body, policy)
+                self._send(entry.key, body, policy)
             except PushError as error:
                 if _refused(error):
                     kept = self.spool.reject(entry, str(error))
@@ -193,7 +218,7 @@ class Deliverer:
                     self.result.waiting.append(entry.name)
                 return
             self.spool.remove(group)
-            new_group = group_id(gateway.url, gateway.job, entry.key)
+            new_group = group_id(gateway.url, gateway.job, entry.key, self.sink)
             self._keep_quietly(lambda: self.spool.record_success(new_group, last_success))
             self.result.replayed.append(entry.name)
             log.info("delivered spooled report of %s", entry.name)
@@ -203,7 +228,7 @@ class Deliverer:
         if not self._spool_usable:
             return []
         moved = []
-        for rejected in self.spool.rejected():
+        for rejected in self.rejected():
             group = rejected.entry.group_id
             with self._locked(group):
                 self.spool.put(rejected.entry)
@@ -212,10 +237,10 @@ class Deliverer:
         return moved
 
     def rejected(self) -> list[Rejected]:
-        """The reports the gateway refused for good, kept aside in the spool."""
+        """The reports this sink refused for good, kept aside in the spool."""
         if not self._spool_usable:
             return []
-        return self.spool.rejected()
+        return [r for r in self.spool.rejected() if r.entry.sink == self.sink]
 
     def drop_elsewhere(self) -> list[SpoolEntry]:
         """Delete the spooled reports meant for another gateway URL or job."""
@@ -226,10 +251,9 @@ class Deliverer:
         for group in self.spool.groups():
             with self._locked(group):
                 entry = self.spool.get(group)
-                if entry is None or (entry.gateway.rstrip("/"), entry.job) == (
-                    gateway.base,
-                    gateway.job,
-                ):
+                if entry is None or entry.sink != self.sink:
+                    continue
+                if (entry.gateway.rstrip("/"), entry.job) == (gateway.base, gateway.job):
                     continue
                 self.spool.remove(group)
                 dropped.append(entry)
@@ -260,7 +284,7 @@ class Deliverer:
     def _push_one(self, run: Run, labels: Mapping[str, str]) -> None:
         gateway = self.settings.gateway
         key = gateway.key(run.location, run.backend, run.operation)
-        group = group_id(gateway.url, gateway.job, key)
+        group = group_id(gateway.url, gateway.job, key, self.sink)
         name = _name(key)
         now = time.time()
         with self._locked(group):
@@ -271,20 +295,21 @@ class Deliverer:
                 spooled.last_success if spooled is not None else None,
                 now=now,
             )
-            if previous is None and not run.protected_data:
+            if previous is None and not run.protected_data and isinstance(gateway, Gateway):
                 previous = self._remote_last_success(key)
             carried = replace(run, previous_success_at=previous)
-            body = render([carried], labels)
+            body = self._render(carried, labels)
             entry = SpoolEntry(
-                gateway.url, gateway.job, key, body, carried.last_success_at, time.time()
+                gateway.url, gateway.job, key, body, carried.last_success_at, time.time(), self.sink
             )
-            policy = self._budget.policy()
+            policy = self._policy()
             try:
                 if policy is None:
                     raise PushError(
-                        "not tried: the gateway failed or the deadline passed", transient=True
+                        f"not tried: the {self.what} failed or the deadline passed",
+                        transient=True,
                     )
-                push_group(self._handler, gateway, key, body, policy)
+                self._send(key, body, policy)
             except Exception as error:  # whatever went wrong, the report is kept
                 if not isinstance(error, PushError):
                     log.info("unexpected error while pushing", exc_info=True)
@@ -331,9 +356,8 @@ class Deliverer:
         gateway = self.settings.gateway
         for run in runs:
             key = gateway.key(run.location, run.backend, run.operation)
-            entry = SpoolEntry(
-                gateway.url, gateway.job, key, render([run], labels), None, time.time()
-            )
+            body = self._render(run, labels)
+            entry = SpoolEntry(gateway.url, gateway.job, key, body, None, time.time(), self.sink)
             self._not_delivered(entry, PushError(reason, transient=False, status=0))
 
     def group_ids(self, runs: Sequence[Run]) -> set[str]:
@@ -341,21 +365,62 @@ class Deliverer:
         gateway = self.settings.gateway
         return {
             group_id(
-                gateway.url, gateway.job, gateway.key(run.location, run.backend, run.operation)
+                gateway.url,
+                gateway.job,
+                gateway.key(run.location, run.backend, run.operation),
+                self.sink,
             )
             for run in runs
         }
 
     def delete(self, key: Mapping[str, str]) -> None:
         """Remove one group from the gateway, and from the spool."""
-        gateway = self.settings.gateway
+        gateway = self._gateway()
         group = group_id(gateway.url, gateway.job, key)
         with self._locked(group):
             delete_group(self._handler, gateway, key, self.settings.policy)
             self._keep_quietly(lambda: self.spool.remove(group))
 
     def groups(self) -> list[GroupState]:
-        return list_groups(self._session, self.settings.gateway, self.settings.policy)
+        return list_groups(self._session, self._gateway(), self.settings.policy)
+
+    # -- the sink --------------------------------------------------------
+
+    @property
+    def what(self) -> str:
+        """What the sink is called in messages."""
+        return "gateway" if self.sink == PUSHGATEWAY else "remote-write endpoint"
+
+    def _gateway(self) -> Gateway:
+        gateway = self.settings.gateway
+        if not isinstance(gateway, Gateway):
+            raise UsageError("a remote-write endpoint has no groups to list or delete")
+        return gateway
+
+    def _render(self, run: Run, labels: Mapping[str, str]) -> bytes:
+        """One group's report as it is pushed (Pushgateway) or spooled (remote-write)."""
+        if self.sink == PUSHGATEWAY:
+            return render([run], labels)
+        from pushrestic.sinks import remote_write
+
+        return remote_write.render(run, labels)
+
+    def _send(self, key: Mapping[str, str], body: bytes, policy: RetryPolicy) -> None:
+        target = self.settings.gateway
+        if isinstance(target, Gateway):
+            push_group(self._handler, target, key, body, policy)
+            return
+        from pushrestic.sinks import remote_write
+
+        # Stamped now, each write later than the one before (two reports of one group
+        # in one invocation are two samples, never two values at one time).
+        stamp = max(time.time(), self._last_stamp + 0.001)
+        self._last_stamp = stamp
+        remote_write.write_group(self._handler, target, key, body, policy, at=stamp)
+
+    def _policy(self) -> RetryPolicy | None:
+        """The policy for the next group; None once this sink failed or the time is up."""
+        return None if self._down else self.budget.policy()
 
     # -- helpers ---------------------------------------------------------
 
@@ -365,7 +430,7 @@ class Deliverer:
         (spool unusable, lock not taken in time) the body runs anyway."""
         with contextlib.ExitStack() as stack:
             if self._spool_usable:
-                timeout = max(0.1, self._budget.left() / 2)
+                timeout = max(0.1, self.budget.left() / 2)
                 try:
                     stack.enter_context(self.spool.locked(group, timeout=timeout))
                 except DeliveryError as error:
@@ -399,23 +464,26 @@ class Deliverer:
     def _remote_last_success(self, key: Mapping[str, str]) -> float | None:
         """The group's last success time as the gateway holds it (one quick try), or None."""
         if self._remote is None:
-            policy = self._budget.policy()
+            policy = self._policy()
             if policy is None:
                 return None
             quick = replace(policy, attempts=1, timeout=min(policy.timeout, 5.0))
             try:
-                self._remote = list_groups(self._session, self.settings.gateway, quick)
+                self._remote = list_groups(self._session, self._gateway(), quick)
             except PushError as error:
-                log.warning("could not read the last success time from the gateway: %s", error)
+                # Unreachable (transient): the push fails too and says so, once; the
+                # report is spooled and asks again when it is replayed.
+                say = log.info if error.transient else log.warning
+                say("could not read the last success time from the gateway: %s", error)
                 self._remote = []
-        found = find_group(self._remote, self.settings.gateway, key)
+        found = find_group(self._remote, self._gateway(), key)
         if found is None:
             return None
         return latest_success(found.last_success, now=time.time())
 
     def _gateway_failed(self, error: PushError) -> None:
         if error.transient:
-            self._budget.gateway_down = True
+            self._down = True
 
 
 def _refused(error: PushError) -> bool:

@@ -221,6 +221,10 @@ def open_input(
     that nothing opened for writing in time.
     """
     if path == STDIN:
+        if sys.stdin.isatty():
+            # Unbuffered: a terminal ends its input with one Ctrl-D, one empty read,
+            # which a buffered read of a whole block takes for a short read only.
+            return open(sys.stdin.fileno(), "rb", buffering=0, closefd=False), "<stdin>"
         return sys.stdin.buffer, "<stdin>"
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)

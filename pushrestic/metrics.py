@@ -519,9 +519,10 @@ class RunsCollector(Collector):
                     base["operation"] = run.operation
                 base.update(self._labels)
                 for extra, value in spec.samples(run):
-                    family.add_sample(
-                        spec.name, {**base, **dict(zip(spec.labels, extra, strict=True))}, value
-                    )
+                    # An empty label value is no label (Prometheus reads them alike):
+                    # left out rather than written as restic_version="".
+                    own = {k: v for k, v in zip(spec.labels, extra, strict=True) if v != ""}
+                    family.add_sample(spec.name, {**base, **own}, value)
             if family.samples:
                 yield family
 

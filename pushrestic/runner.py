@@ -8,6 +8,24 @@ complete lines of both streams, in arrival order, to one incremental parser.
 Memory stays constant: each stream keeps only its unfinished line, and at most
 ``MAX_LINE`` bytes of it.
 
+When the given stdout is a terminal, the command's stdout (and its stderr, when
+that is the same terminal) is a pseudo-terminal instead of a pipe, so that the
+command shows what it shows in a terminal (restic's progress bar, colours), and
+its bytes are still passed through unchanged (output post-processing is off on
+the pseudo-terminal: the real terminal turns LF into CR LF itself). The
+pseudo-terminal gets the terminal's window size, and again on each SIGWINCH
+(then the command is sent SIGWINCH: it may have read the size before it was
+copied). The lines parsed are what the terminal shows of them: a carriage
+return's rewrite keeps what stays on screen, escape sequences are left out, and a line
+rewritten for ever (a one-line progress bar) stays within ``MAX_LINE``. The
+command's stdin stays pushrestic's own, the real terminal: restic reads a
+password there with the echo off as it does without pushrestic, Ctrl-C and
+Ctrl-Z reach it from the terminal as below, and ``--stdin`` still reads a pipe.
+(On a pseudo-terminal as stdin, pushrestic would have to relay every keystroke
+with the real terminal in raw mode, and turn Ctrl-C back into a signal.) The
+pseudo-terminal is never the command's controlling terminal: /dev/tty stays the
+real one. Without a pseudo-terminal (none left), pipes are used.
+
 One thread does it all with a selector over the two pipes and a pidfd of the
 child (where the kernel has none, the child is polled). The child is only
 *observed* to have exited (``waitid(WNOWAIT)``) until the signal handlers are
@@ -43,8 +61,12 @@ Handlers can only be set in the main thread; elsewhere signals are not handled.
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import functools
 import logging
 import os
+import re
 import select
 import selectors
 import signal
@@ -137,11 +159,14 @@ def run_command(
     if fmt == "auto" and name.startswith("autorestic"):
         fmt = "autorestic"
     foreground = _terminal_foreground()
-    signals = _Signals(own_group=not foreground)
+    terminal = _Terminal.open(stdout, stderr)
+    resize = None if terminal is None else terminal.copy_size
+    signals = _Signals(own_group=not foreground, on_resize=resize)
     log.debug(
-        "running %s (%s)",
+        "running %s (%s; output on %s)",
         args,
         "foreground of a terminal: same process group" if foreground else "own process group",
+        "pipes" if terminal is None else terminal.describe(),
     )
     started_at = time.time()
     start = time.monotonic()
@@ -150,8 +175,8 @@ def run_command(
         try:
             proc = subprocess.Popen(
                 args,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
+                stdout=subprocess.PIPE if terminal is None else terminal.slave,
+                stderr=subprocess.PIPE if terminal is None or terminal.alone else terminal.slave,
                 env=env,
                 process_group=None if foreground else 0,
             )
@@ -169,16 +194,20 @@ def run_command(
                 start_error=reason,
                 parse_error=None,
             )
+        if terminal is not None:
+            terminal.started()  # only the command holds the other end now
         signals.started(proc.pid)
         parser = _StreamParser(fmt, f"<{name}>")
-        assert proc.stdout is not None
-        assert proc.stderr is not None
-        streams = (
-            _Stream("stdout", proc.stdout.fileno(), stdout, parser),
-            _Stream("stderr", proc.stderr.fileno(), stderr, parser),
-        )
-        with proc.stdout, proc.stderr:
-            exited = _pump(proc.pid, streams, signals.exited)
+        with contextlib.ExitStack() as opened:
+            streams = []
+            if terminal is not None:
+                streams.append(_Stream("output", terminal.master, stdout, parser, screen=True))
+            pipes = (("stdout", proc.stdout, stdout), ("stderr", proc.stderr, stderr))
+            for what, pipe, out in pipes:
+                if pipe is not None:
+                    opened.enter_context(pipe)
+                    streams.append(_Stream(what, pipe.fileno(), out, parser))
+            exited = _pump(proc.pid, tuple(streams), signals.exited)
         if exited is None:  # both pipes closed before the command exited
             os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
             exited = time.monotonic()
@@ -186,6 +215,8 @@ def run_command(
         ended_at = time.time() - (time.monotonic() - exited)
     finally:
         signals.restore()
+        if terminal is not None:
+            terminal.close()
     returncode = proc.wait()
     exit_code = 128 - returncode if returncode < 0 else returncode
     groups, parse_error = parser.finish()
@@ -297,28 +328,42 @@ def _has_exited(pid: int) -> bool:
 
 
 class _Stream:
-    """One of the command's pipes: passed through to ``out``, its lines fed to the parser.
+    """One of the command's outputs: passed through to ``out``, its lines fed to the parser.
 
     ``partial`` is the start of the line not finished yet, at most MAX_LINE bytes: a
-    longer line is cut (as the input layer cuts it).
+    longer line is cut (as the input layer cuts it). ``screen``: the output is a
+    pseudo-terminal's, whose lines are parsed as the terminal shows them (see
+    :func:`_render`); its unfinished line is kept as rendered once it grows beyond
+    MAX_LINE, so a line rewritten for ever (carriage returns) keeps what stays on screen.
     """
 
-    __slots__ = ("broken", "fd", "name", "out", "parser", "partial")
+    __slots__ = ("broken", "fd", "name", "out", "parser", "partial", "screen")
 
-    def __init__(self, name: str, fd: int, out: int, parser: _StreamParser) -> None:
+    def __init__(
+        self, name: str, fd: int, out: int, parser: _StreamParser, *, screen: bool = False
+    ) -> None:
         self.name = name
         self.fd = fd
         self.out = out
         self.parser = parser
         self.partial = bytearray()
         self.broken = False
+        self.screen = screen
 
     def read(self) -> bool:
-        """Read what the pipe holds, pass it through, parse its lines; False at its end."""
-        chunk = os.read(self.fd, CHUNK)
+        """Read what the output holds, pass it through, parse its lines; False at its end."""
+        try:
+            chunk = os.read(self.fd, CHUNK)
+        except OSError as error:
+            if not (self.screen and error.errno == errno.EIO):
+                raise
+            chunk = b""  # a pseudo-terminal that nothing holds open any more: its end
         if not chunk:
             return False
         self._write(chunk)
+        if self.screen:
+            self._take_screen(chunk)
+            return True
         last = chunk.rfind(b"\n")
         if last < 0:
             if len(self.partial) < MAX_LINE:
@@ -338,10 +383,21 @@ class _Stream:
         return True
 
     def end(self) -> None:
-        """The pipe ended (or is no longer read): its unfinished last line is a line."""
+        """The output ended (or is no longer read): its unfinished last line is a line."""
         if self.partial:
-            self.parser.feed((bytes(self.partial),))
+            line = bytes(self.partial)
+            self.parser.feed((_screen(line) if self.screen else line,))
             self.partial.clear()
+
+    def _take_screen(self, chunk: bytes) -> None:
+        lines = chunk.split(b"\n")
+        self.partial += lines[0]
+        if len(lines) > 1:
+            lines[0] = bytes(self.partial)
+            self.partial[:] = lines.pop()
+            self.parser.feed(_screen(line) for line in lines)
+        if len(self.partial) > MAX_LINE:
+            self.partial[:] = _compact(bytes(self.partial))
 
     def _write(self, data: bytes) -> None:
         """Write all of ``data`` to ``out``; on failure, stop passing this stream through."""
@@ -361,6 +417,167 @@ class _Stream:
                     error.strerror or error,
                 )
                 return
+
+
+# -- the terminal -------------------------------------------------------------
+
+
+class _Terminal:
+    """A pseudo-terminal for the command's output, when pushrestic's stdout is a terminal.
+
+    ``slave`` is the command's stdout, and its stderr too unless ``alone`` (pushrestic's
+    stderr is not that same terminal: it stays a pipe). ``master`` is read by the pump.
+    Output post-processing is off on it, so what the command writes arrives unchanged.
+    """
+
+    def __init__(self, outer: int, master: int, slave: int, *, alone: bool) -> None:
+        self.outer = outer
+        self.master = master
+        self.slave = slave
+        self.alone = alone
+
+    @classmethod
+    def open(cls, stdout: int, stderr: int) -> _Terminal | None:
+        """A pseudo-terminal sized as ``stdout``, if that is a terminal (None if it is not,
+        or if no pseudo-terminal can be had)."""
+        if not os.isatty(stdout):
+            return None
+        import termios
+
+        try:
+            master, slave = os.openpty()
+        except OSError as error:
+            log.debug("no pseudo-terminal (%s): the command's output goes through pipes", error)
+            return None
+        try:
+            attributes = termios.tcgetattr(slave)
+            attributes[1] &= ~termios.OPOST  # oflag: no LF -> CR LF (the real terminal does it)
+            termios.tcsetattr(slave, termios.TCSANOW, attributes)
+        except termios.error as error:
+            log.debug("pseudo-terminal: output processing left on (%s)", error)
+        terminal = cls(stdout, master, slave, alone=not _same_terminal(stdout, stderr))
+        terminal.copy_size()
+        return terminal
+
+    def describe(self) -> str:
+        try:
+            tty = os.ttyname(self.slave)
+        except OSError:
+            tty = "a pseudo-terminal"
+        return f"{tty}{' (stdout only)' if self.alone else ''}"
+
+    def copy_size(self) -> None:
+        """Give the pseudo-terminal the window size of pushrestic's terminal."""
+        import termios
+
+        try:
+            termios.tcsetwinsize(self.master, termios.tcgetwinsize(self.outer))
+        except (termios.error, OSError) as error:
+            log.debug("window size not copied: %s", error)
+
+    def started(self) -> None:
+        """The command holds the slave side now: pushrestic lets go of it, so that the
+        master reads its end (EIO) once every process of the command closed it."""
+        if self.slave >= 0:
+            os.close(self.slave)
+            self.slave = -1
+
+    def close(self) -> None:
+        self.started()
+        if self.master >= 0:
+            os.close(self.master)
+            self.master = -1
+
+
+def _same_terminal(stdout: int, stderr: int) -> bool:
+    """Whether ``stderr`` is the terminal ``stdout`` is."""
+    try:
+        return os.isatty(stderr) and os.path.samestat(os.fstat(stdout), os.fstat(stderr))
+    except OSError:
+        return False
+
+
+_CONTROL_PATTERN = (
+    rb"\r|\x08"  # carriage return, backspace
+    rb"|\x1b\[([0-9;?]*)[ -/]*([@-~])"  # CSI: colours, erasing, cursor moves
+    rb"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)"  # OSC: a window title
+    rb"|\x1b[ -/]*[0-Z\\^-~]"  # any other escape sequence (not a CSI's or OSC's start)
+)
+_ESCAPE_MAX = 256  # an unfinished escape sequence longer than this is text
+
+
+@functools.cache
+def _control() -> re.Pattern[bytes]:
+    return re.compile(_CONTROL_PATTERN)
+
+
+def _screen(line: bytes) -> bytes:
+    """What a terminal shows of ``line``: see :func:`_render`."""
+    if b"\r" not in line and b"\x1b" not in line and b"\x08" not in line:
+        return line[:MAX_LINE]
+    return bytes(_render(line)[0])
+
+
+def _render(data: bytes) -> tuple[bytearray, int]:
+    """One terminal line as shown, and where its cursor is, after ``data`` is written to it.
+
+    Text overwrites what is under the cursor; a carriage return moves the cursor to the start,
+    backspace one back; ``ESC[K`` erases (to the end, to the cursor, or the whole
+    line), ``ESC[nG``/``C``/``D`` move the cursor; every other escape sequence
+    (colours, moves to other lines, titles) shows nothing. At most MAX_LINE bytes.
+    """
+    cells = bytearray()
+    cursor = 0
+    position = 0
+    for match in _control().finditer(data):
+        cursor = _put(cells, cursor, data[position : match.start()])
+        position = match.end()
+        token = match.group()
+        if token == b"\r":
+            cursor = 0
+        elif token == b"\x08":
+            cursor = max(0, cursor - 1)
+        elif match.group(2) is not None:
+            parameter, final = match.group(1), match.group(2)
+            count = int(parameter) if parameter.isdigit() else 0
+            if final == b"K":
+                if count == 0:
+                    del cells[cursor:]
+                elif count == 1:
+                    cells[: min(cursor + 1, len(cells))] = b" " * min(cursor + 1, len(cells))
+                elif count == 2:
+                    cells.clear()
+            elif final == b"G":
+                cursor = min(max(count, 1) - 1, MAX_LINE)
+            elif final == b"C":
+                cursor = min(cursor + max(count, 1), MAX_LINE)
+            elif final == b"D":
+                cursor = max(0, cursor - max(count, 1))
+    cursor = _put(cells, cursor, data[position:])
+    return cells, cursor
+
+
+def _put(cells: bytearray, cursor: int, text: bytes) -> int:
+    """Write ``text`` at ``cursor`` (within MAX_LINE); the cursor after it."""
+    if not text or cursor >= MAX_LINE:
+        return cursor
+    text = text[: MAX_LINE - cursor]
+    if cursor > len(cells):
+        cells += b" " * (cursor - len(cells))
+    cells[cursor : cursor + len(text)] = text
+    return cursor + len(text)
+
+
+def _compact(partial: bytes) -> bytes:
+    """An unfinished terminal line, shorter and shown the same: its rendering, with
+    the cursor where it was, then any escape sequence not finished yet."""
+    tail = b""
+    escape = partial.rfind(b"\x1b")
+    unfinished = escape >= 0 and len(partial) - escape <= _ESCAPE_MAX
+    if unfinished and _control().match(partial, escape) is None:
+        partial, tail = partial[:escape], partial[escape:]
+    cells, cursor = _render(partial)
+    return bytes(cells) + b"\x1b[%dG" % (cursor + 1) + tail
 
 
 # -- parsing ------------------------------------------------------------------
@@ -495,15 +712,22 @@ class _Signals:
     its terminal signals as a whole: a TERMINAL_SIGNALS signal is recorded, not
     forwarded, unless it arrived before the command was started (then the command
     did not get it); any other (SIGTERM) is sent to the command.
+
+    ``on_resize``: the command's output is a pseudo-terminal; on SIGWINCH (the
+    terminal's window changed size) it is called to copy the new size, then the
+    command gets SIGWINCH too, as the terminal's foreground group would. In the
+    foreground the command may already have had it from the terminal, before the
+    size was copied: twice is harmless, as the size is all it reads.
     """
 
-    def __init__(self, *, own_group: bool) -> None:
+    def __init__(self, *, own_group: bool, on_resize: Callable[[], None] | None = None) -> None:
         self.own_group = own_group
         self.received: int | None = None
         self._pid: int | None = None
         self._exited = False
         self._pending: list[int] = []
         self._previous: dict[int, Any] = {}
+        self._on_resize = on_resize
 
     def install(self) -> None:
         if threading.current_thread() is not threading.main_thread():
@@ -514,6 +738,10 @@ class _Signals:
             if previous == signal.SIG_IGN or previous is None:
                 continue  # ignored (nohup): the command inherits that; None: not Python's
             self._previous[signum] = signal.signal(signum, self._handle)
+        if self._on_resize is not None:
+            previous = signal.getsignal(signal.SIGWINCH)
+            if previous != signal.SIG_IGN and previous is not None:
+                self._previous[signal.SIGWINCH] = signal.signal(signal.SIGWINCH, self._resize)
 
     def restore(self) -> None:
         for signum, previous in self._previous.items():
@@ -537,6 +765,19 @@ class _Signals:
             self._pending.append(signum)
         else:
             self._send(signum, early=False)
+
+    def _resize(self, signum: int, frame: FrameType | None) -> None:
+        assert self._on_resize is not None
+        self._on_resize()
+        if self._pid is None or self._exited:
+            return
+        try:
+            if self.own_group:
+                os.killpg(self._pid, signal.SIGWINCH)
+            else:
+                os.kill(self._pid, signal.SIGWINCH)
+        except ProcessLookupError:
+            pass
 
     def _send(self, signum: int, *, early: bool) -> None:
         assert self._pid is not None

@@ -2,9 +2,10 @@
 # Install everything the test suite needs, then run it: lint, types, tests.
 # Usage: bash tests/run.sh [pytest args...]
 # Debian packages: restic, prometheus (promtool), prometheus-pushgateway,
-# prometheus-node-exporter, prometheus-alertmanager (amtool), openssl (test
-# certificates), systemd (systemd-analyze), systemd-journal-remote, git and
-# pipx (the install tests), python3-venv (the virtual environment below).
+# prometheus-node-exporter, prometheus-alertmanager (amtool), victoria-metrics
+# (remote-write tests), openssl (test certificates), systemd (systemd-analyze),
+# systemd-journal-remote, git and pipx (the install tests), python3-venv (the
+# virtual environment below).
 # Installed with apt-get (as root, or through sudo).
 # Python packages: this checkout with its test extra, installed editable into
 # the virtual environment python3 runs in, or else into .venv/ of the checkout
@@ -12,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(restic prometheus prometheus-pushgateway prometheus-node-exporter prometheus-alertmanager openssl systemd systemd-journal-remote git pipx python3-venv)
+packages=(restic prometheus prometheus-pushgateway prometheus-node-exporter prometheus-alertmanager victoria-metrics openssl systemd systemd-journal-remote git pipx python3-venv)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -43,8 +44,9 @@ else
 fi
 "$python" -m pip install -q --disable-pip-version-check -e ".[test]"
 
-"$python" -m ruff check pushrestic tests bench grafana
-"$python" -m ruff format --check pushrestic tests bench grafana
+"$python" -m ruff check pushrestic tests bench grafana alerting
+"$python" -m ruff format --check pushrestic tests bench grafana alerting
 "$python" -m mypy
 "$python" grafana/generate.py --check
+"$python" alerting/generate.py --check
 "$python" -m pytest "$@"

@@ -20,6 +20,11 @@ spool`` and ``pushrestic flush``, until the user retries or drops it.
 The same directory keeps, per group, the last success time reported
 (``last-success/``), so that a failed run carries it forward even when the
 Pushgateway cannot be asked.
+
+Reports for a remote-write endpoint wait here too (``sink = "remote-write"``),
+as exposition text like the Pushgateway's: the remote-write request is built
+when they are delivered, so that their samples are stamped with the time of
+delivery, not of the run. An entry without a ``sink`` is the Pushgateway's.
 """
 
 from __future__ import annotations
@@ -46,11 +51,15 @@ _VERSION = 1
 _LAST_SUCCESS = "last-success"
 _REJECTED = "rejected"
 _MAX_ENTRY = 64 * 1024 * 1024  # a spooled report is a few kB; never read an endless file
+PUSHGATEWAY = "pushgateway"
+REMOTE_WRITE = "remote-write"
+SINKS = frozenset({PUSHGATEWAY, REMOTE_WRITE})
 
 
 @dataclass(frozen=True, slots=True)
 class SpoolEntry:
-    """One group's latest undelivered report."""
+    """One group's latest undelivered report; ``gateway`` is the URL it is for (the
+    Pushgateway's, or the remote-write endpoint's when ``sink`` is REMOTE_WRITE)."""
 
     gateway: str
     job: str
@@ -58,10 +67,11 @@ class SpoolEntry:
     body: bytes
     last_success: float | None
     spooled_at: float
+    sink: str = PUSHGATEWAY
 
     @property
     def group_id(self) -> str:
-        return group_id(self.gateway, self.job, self.key)
+        return group_id(self.gateway, self.job, self.key, self.sink)
 
     @property
     def name(self) -> str:
@@ -85,9 +95,12 @@ class UntrustedSpool(UsageError):
     """The spool directory belongs to someone else or others may write it."""
 
 
-def group_id(gateway: str, job: str, key: Mapping[str, str]) -> str:
-    """A stable file name for a group: a hash of where it goes and its grouping key."""
-    canonical = json.dumps([gateway.rstrip("/"), job, sorted(key.items())], ensure_ascii=False)
+def group_id(gateway: str, job: str, key: Mapping[str, str], sink: str = PUSHGATEWAY) -> str:
+    """A stable file name for a group: a hash of where it goes (and how) and its grouping key."""
+    where: list[object] = [gateway.rstrip("/"), job, sorted(key.items())]
+    if sink != PUSHGATEWAY:  # the Pushgateway's ids are those of earlier versions
+        where.append(sink)
+    canonical = json.dumps(where, ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
 
@@ -312,7 +325,7 @@ def _read(path: Path) -> bytes | None:
 
 
 def _document(entry: SpoolEntry) -> dict[str, Any]:
-    return {
+    document = {
         "version": _VERSION,
         "gateway": entry.gateway,
         "job": entry.job,
@@ -321,6 +334,9 @@ def _document(entry: SpoolEntry) -> dict[str, Any]:
         "last_success": entry.last_success,
         "spooled_at": entry.spooled_at,
     }
+    if entry.sink != PUSHGATEWAY:
+        document["sink"] = entry.sink
+    return document
 
 
 def _encode(entry: SpoolEntry) -> bytes:
@@ -335,6 +351,9 @@ def _decode(raw: bytes) -> SpoolEntry:
     if not isinstance(key, dict) or not all(isinstance(v, str) for v in key.values()):
         raise TypeError("key")
     last = document.get("last_success")
+    sink = document.get("sink", PUSHGATEWAY)
+    if sink not in SINKS:
+        raise ValueError(f"unknown sink {sink!r}")
     return SpoolEntry(
         gateway=str(document["gateway"]),
         job=str(document["job"]),
@@ -342,4 +361,5 @@ def _decode(raw: bytes) -> SpoolEntry:
         body=str(document["body"]).encode("utf-8"),
         last_success=float(last) if last is not None else None,
         spooled_at=float(document["spooled_at"]),
+        sink=sink,
     )

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import pty
 import shutil
+import socket
 import subprocess
 import sys
+import termios
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,8 +46,14 @@ class Result:
         return {name for name, _ in self.series()}
 
 
-def pushrestic(*args: str, stdin: bytes | None = None, cwd: Path | None = None) -> Result:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PUSHRESTIC_")}
+def pushrestic(
+    *args: str,
+    stdin: bytes | None = None,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> Result:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("PUSHRESTIC_")}
+    env = {**base, **(env or {})}
     done = subprocess.run(
         [sys.executable, "-m", "pushrestic", *args],
         input=stdin if stdin is not None else b"",
@@ -218,3 +227,184 @@ def test_no_command_prints_help_and_exits_2() -> None:
     result = pushrestic()
     assert result.code == 2
     assert "push" in result.stderr
+
+
+# -- a good Unix tool ---------------------------------------------------------
+
+RESTIC_LOG = SAMPLES / "restic-0.14-backup-text-initial.log"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["-v", "push", "--dry-run", str(RESTIC_LOG)],
+        ["push", "-v", "--dry-run", str(RESTIC_LOG)],
+        ["push", "--dry-run", str(RESTIC_LOG), "--verbose"],
+    ],
+    ids=["before", "after", "at-the-end"],
+)
+def test_verbose_is_taken_before_or_after_the_subcommand(args: list[str]) -> None:
+    result = pushrestic(*args)
+    assert result.code == 0, result.stderr
+    assert "pushrestic: default/default: exit code 0" in result.stderr
+    assert result.value("restic_backup_success") == 1
+
+
+@pytest.mark.parametrize("before", [True, False], ids=["before", "after"])
+def test_config_is_taken_before_or_after_the_subcommand(tmp_path: Path, before: bool) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('[labels]\nenv = "prod"\n')
+    given = ["--config", str(config)]
+    args = [*given, "push"] if before else ["push", *given]
+    result = pushrestic(*args, "--dry-run", str(RESTIC_LOG))
+    assert result.code == 0, result.stderr
+    assert all(("env", "prod") in labels for _, labels in result.series())
+
+
+def test_a_verbose_before_the_subcommand_is_not_undone_by_it() -> None:
+    result = pushrestic("-v", "config")
+    assert result.code == 0, result.stderr
+    quiet = pushrestic("config")
+    assert quiet.stderr == ""
+
+
+def test_log_lines_have_the_style_of_the_cli_s_own(tmp_path: Path) -> None:
+    """pushrestic: warning: ..., as the CLI's errors and warnings; -v lines bare."""
+    config = tmp_path / "config.toml"
+    config.write_text('[pushgateway]\npassword = "not-shown"\n')
+    config.chmod(0o644)
+    result = pushrestic("push", "-v", "--config", str(config), "--dry-run", str(RESTIC_LOG))
+    assert result.code == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert lines, result.stderr
+    assert all(line.startswith("pushrestic: ") for line in lines), result.stderr
+    assert not [line for line in lines if "WARNING" in line or "INFO" in line]
+    assert any(line.startswith(f"pushrestic: warning: {config} holds") for line in lines)
+    assert "pushrestic: default/default: exit code 0 (inferred)" in lines
+
+
+def test_text_logs_carry_no_empty_label() -> None:
+    """restic 0.14's text output names no version: the label is left out, not empty."""
+    result = pushrestic("push", "--dry-run", str(RESTIC_LOG))
+    assert result.code == 0, result.stderr
+    assert '=""' not in result.stdout
+    (info,) = [labels for name, labels in result.series() if name == "restic_backup_info"]
+    assert dict(info) == {"location": "default", "backend": "default", "snapshot_id": "45fbd684"}
+
+
+def closed_port() -> int:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        port: int = listener.getsockname()[1]
+    return port
+
+
+@pytest.mark.parametrize(
+    ("log", "args"),
+    [
+        (RESTIC_LOG, ["--exit-code", "1"]),  # a failed run: its last success is looked up
+        (Path(__file__).parents[2] / "pushrestic" / "examples" / "autorestic-backup.log", []),
+    ],
+    ids=["failed-run", "four-groups"],
+)
+def test_with_the_gateway_down_push_says_so_on_one_line_naming_the_cause(
+    tmp_path: Path, log: Path, args: list[str]
+) -> None:
+    gateway = f"http://127.0.0.1:{closed_port()}"
+    spool = tmp_path / "spool"
+    quick = ["--attempts", "2", "--deadline", "10"]
+    result = pushrestic(
+        "push", "--gateway", gateway, "--spool-dir", str(spool), *quick, *args, str(log)
+    )
+    assert result.code == 75
+    assert_one_line_error(result, "push failed", str(spool), "Connection refused")
+
+
+def test_with_the_gateway_down_verbose_logs_each_retry_as_it_happens(tmp_path: Path) -> None:
+    """The first retry is said while pushrestic still waits to try again (at least 0.5 s
+    of backoff, then two more attempts), not at its end."""
+    gateway = f"http://127.0.0.1:{closed_port()}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PUSHRESTIC_")}
+    proc = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "pushrestic", "push", "-v", "--gateway", gateway),
+            *("--spool-dir", str(tmp_path / "spool"), "--attempts", "3", str(RESTIC_LOG)),
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    try:
+        assert proc.stderr is not None
+        first_retry = b""
+        while b"(attempt 1 of 3)" not in first_retry:
+            line = proc.stderr.readline()
+            assert line, "pushrestic ended before saying it retries"
+            first_retry = line
+        running_when_said = proc.poll() is None
+        rest = proc.stderr.read()
+        code = proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert running_when_said
+    assert first_retry.startswith(b"pushrestic: push of group ")
+    assert b"Connection refused; retrying in " in first_retry
+    assert b"(attempt 2 of 3)" in rest
+    assert code == 75
+    assert rest.count(b"pushrestic: error: ") == 1
+
+
+def test_a_hint_is_printed_when_stdin_is_a_terminal() -> None:
+    """``push`` without LOG reads stdin: on a terminal, it says so (and how to end)."""
+    master, slave = pty.openpty()
+    attributes = termios.tcgetattr(slave)
+    attributes[3] &= ~termios.ECHO  # lflag: what is typed is not shown back (and not read)
+    termios.tcsetattr(slave, termios.TCSANOW, attributes)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PUSHRESTIC_")}
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pushrestic", "push", "--dry-run"],
+            stdin=slave,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
+        os.close(slave)
+        slave = -1
+        assert proc.stderr is not None
+        hint = proc.stderr.readline()
+        for line in RESTIC_LOG.read_bytes().splitlines(keepends=True):
+            typed = memoryview(line)
+            while typed:
+                typed = typed[os.write(master, typed) :]
+        os.write(master, b"\x04")  # Ctrl-D at the start of a line: the end of the input
+        out, err = proc.communicate(timeout=60)
+    finally:
+        os.close(master)
+        if slave >= 0:
+            os.close(slave)
+    assert hint == b"pushrestic: reading restic's output from stdin (Ctrl-D to end)\n"
+    assert proc.returncode == 0, err
+    assert Result(0, out.decode(), "").value("restic_backup_files", state="new") == 17
+
+
+def test_no_hint_when_stdin_is_a_pipe() -> None:
+    result = pushrestic("push", "--dry-run", stdin=RESTIC_LOG.read_bytes())
+    assert result.code == 0
+    assert result.stderr == ""
+
+
+@pytest.mark.parametrize("where", ["flag", "environment"])
+def test_a_gateway_without_a_scheme_still_refuses_a_password_in_it(where: str) -> None:
+    url = "backup:s3cret@127.0.0.1:9091"
+    args = ["push", str(RESTIC_LOG)]
+    if where == "flag":
+        result = pushrestic(*args, "--gateway", url)
+    else:
+        result = pushrestic(*args, env={"PUSHRESTIC_GATEWAY": url})
+    assert result.code == 2
+    assert_one_line_error(result, "no user or password")
+    assert "s3cret" not in result.stderr

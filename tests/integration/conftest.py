@@ -279,16 +279,18 @@ class PushResult:
     metrics: dict[SeriesKey, float]
 
     def value(self, name: str, **labels: str) -> float | None:
-        """The value of one series of the default group, or None when it is absent."""
+        """The value of one series of the default group, or None when it is absent. A
+        label given as "" is one the series does not carry (no label to Prometheus)."""
         wanted = {"location": "default", "backend": "default", **labels}
-        return self.metrics.get((name, frozenset(wanted.items())))
+        present = {k: v for k, v in wanted.items() if v != ""}
+        return self.metrics.get((name, frozenset(present.items())))
 
     def series(self, name: str) -> list[dict[str, str]]:
         """The label sets of every series called ``name``."""
         return [dict(labels) for (series, labels) in self.metrics if series == name]
 
     def snapshot_ids(self) -> list[str]:
-        return [labels["snapshot_id"] for labels in self.series("restic_backup_info")]
+        return [labels.get("snapshot_id", "") for labels in self.series("restic_backup_info")]
 
 
 def parse_exposition(text: str) -> dict[SeriesKey, float]:

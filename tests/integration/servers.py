@@ -109,12 +109,16 @@ class Server:
     def arguments(self) -> list[str]:
         raise NotImplementedError
 
+    def listen_arguments(self) -> list[str]:
+        """The flag that makes the server listen on ``127.0.0.1:port`` (overridable)."""
+        return [f"--web.listen-address=127.0.0.1:{self.port}"]
+
     def start(self) -> Self:
         """Start the server and return once :meth:`ready` (bounded)."""
         assert not self.running, f"{self.binary} is already running"
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
-                [self.binary, f"--web.listen-address=127.0.0.1:{self.port}", *self.arguments()],
+                [self.binary, *self.listen_arguments(), *self.arguments()],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -356,3 +360,102 @@ def sample_log(name: str, directory: Path, ended_at: float, as_name: str | None 
 def spooled(spool: Path) -> list[Path]:
     """The spool's entries (one JSON file per group)."""
     return sorted(spool.glob("*.json")) if spool.is_dir() else []
+
+
+# -- remote-write receivers ----------------------------------------------------
+
+QUERY_TIMEOUT = 20.0  # seconds for written samples to show in a database's query API
+
+
+class QueryAPI:
+    """The Prometheus query API (``/api/v1/query``) of a database a test writes to."""
+
+    @property
+    def url(self) -> str:
+        raise NotImplementedError
+
+    def query(self, expr: str, at: float | None = None) -> list[tuple[dict[str, str], float]]:
+        """The instant vector ``expr`` evaluates to (now, or at ``at``): (labels, value) pairs."""
+        from urllib.parse import urlencode
+
+        params = {"query": expr}
+        if at is not None:
+            params["time"] = f"{at:.3f}"
+        document = json.loads(http_get(f"{self.url}/api/v1/query?{urlencode(params)}"))
+        assert document["status"] == "success", document
+        data = document["data"]
+        assert data["resultType"] == "vector", data
+        return [(dict(r["metric"]), float(r["value"][1])) for r in data["result"]]
+
+    def wait_for(
+        self, expr: str, count: int = 1, timeout: float = QUERY_TIMEOUT
+    ) -> list[tuple[dict[str, str], float]]:
+        """``query(expr)`` once it returns at least ``count`` series (samples written a
+        moment ago may take a second or two to be searchable); fails after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.query(expr)
+            if len(found) >= count:
+                return found
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{expr}: {len(found)} series after {timeout} s: {found}")
+            time.sleep(0.2)
+
+    def series(self, expr: str, count: int) -> dict[SeriesKey, float]:
+        """{(name, labels without __name__): value} of ``expr``, waited for (``count`` series)."""
+        return {
+            (labels.pop("__name__"), frozenset(labels.items())): value
+            for labels, value in self.wait_for(expr, count)
+        }
+
+
+class VictoriaMetrics(Server, QueryAPI):
+    """``victoria-metrics`` (single node) with its own storage directory; remote-write at
+    ``write_url``. Samples are searchable as soon as they are written
+    (``-search.latencyOffset=0s``), after the second or so the storage takes to flush."""
+
+    ready_path = "/health"
+
+    def __init__(self, workdir: Path, port: int | None = None) -> None:
+        super().__init__(require_binary("victoria-metrics"), workdir, port)
+        self.storage = workdir / "vm-data"
+
+    @property
+    def write_url(self) -> str:
+        return f"{self.url}/api/v1/write"
+
+    def listen_arguments(self) -> list[str]:
+        return [f"-httpListenAddr=127.0.0.1:{self.port}"]
+
+    def arguments(self) -> list[str]:
+        return [
+            f"-storageDataPath={self.storage}",
+            "-retentionPeriod=100y",
+            "-search.latencyOffset=0s",
+            "-search.disableCache",
+        ]
+
+
+class PrometheusReceiver(Server, QueryAPI):
+    """``prometheus`` with the remote-write receiver on, scraping nothing, its own TSDB."""
+
+    ready_path = "/-/ready"
+
+    def __init__(self, workdir: Path, port: int | None = None) -> None:
+        super().__init__(require_binary("prometheus"), workdir, port)
+        self.config_file = workdir / "prometheus-receiver.yml"
+        self.config_file.write_text("global: {}\n")
+
+    @property
+    def write_url(self) -> str:
+        return f"{self.url}/api/v1/write"
+
+    def arguments(self) -> list[str]:
+        return [
+            f"--config.file={self.config_file}",
+            f"--storage.tsdb.path={self.workdir / 'prometheus-data'}",
+            "--web.enable-remote-write-receiver",
+        ]
+
+
+Receiver = VictoriaMetrics | PrometheusReceiver

@@ -517,7 +517,7 @@ def test_insecure_delivers_without_verifying_and_warns_on_stderr(
     ran = run("push", tls_gateway.url, tmp_path / "spool", "--insecure", *QUICK, instance=instance)
     assert ran.code == 0, ran.stderr
     assert tls_gateway.has_group(instance)
-    warnings = [line for line in ran.stderr.splitlines() if "WARNING" in line]
+    warnings = [line for line in ran.stderr.splitlines() if "pushrestic: warning: " in line]
     assert any("verification is off" in line and "--insecure" in line for line in warnings)
     assert "InsecureRequestWarning" not in ran.stderr
 

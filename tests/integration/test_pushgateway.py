@@ -489,7 +489,8 @@ class Seen:
 
 @contextmanager
 def recording_server() -> Iterator[tuple[str, list[Seen]]]:
-    """A local HTTP server that records each request and accepts it (202; GET: no groups)."""
+    """A local HTTP server that records each request and accepts it (202; GET: one group,
+    job restic, instance host, location a, backend b)."""
     seen: list[Seen] = []
 
     class Recorder(BaseHTTPRequestHandler):
@@ -506,7 +507,10 @@ def recording_server() -> Iterator[tuple[str, list[Seen]]]:
 
         def do_GET(self) -> None:
             self._record()
-            self._answer(200, b'{"status":"success","data":[]}')
+            group = {
+                "labels": {"job": "restic", "instance": "host", "location": "a", "backend": "b"}
+            }
+            self._answer(200, json.dumps({"status": "success", "data": [group]}).encode())
 
         def do_PUT(self) -> None:
             self._record()
@@ -535,7 +539,16 @@ def test_every_request_carries_the_pushrestic_user_agent(spool: Path, logs: Path
         assert push(url, failed, "--exit-code", "1", spool=spool).exit_code == 0
         assert pushrestic("groups", "--gateway", url, spool=spool).exit_code == 0
         deleted = pushrestic(
-            "delete", "--gateway", url, "--location", "a", "--backend", "b", spool=spool
+            "delete",
+            "--gateway",
+            url,
+            "--instance",
+            "host",
+            "--location",
+            "a",
+            "--backend",
+            "b",
+            spool=spool,
         )
         assert deleted.exit_code == 0, deleted
 

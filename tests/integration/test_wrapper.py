@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import pty
+import re
 import shutil
 import signal
 import tempfile
@@ -29,7 +30,14 @@ from tests.integration.conftest import (
     SourceTree,
     new_repo,
 )
-from tests.unit.test_runner import finish_wrapper, read_until, start_wrapper
+from tests.unit.test_runner import (
+    Terminal,
+    finish_on_terminal,
+    finish_wrapper,
+    read_terminal,
+    read_until,
+    start_wrapper,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -256,3 +264,56 @@ def test_restic_asks_for_its_password_on_the_terminal_pushrestic_runs_in(
     (snapshot,) = repo.snapshots()
     assert f"snapshot {snapshot['short_id']} saved".encode() in rest
     assert_backup_of(only_group(facts)["backup"], SourceTree(repo.work / "src"), snapshot)
+
+
+# restic 0.14's status line (shown on a terminal only): ``[0:00] 3 files 1.2 KiB, ...``
+# or ``[0:00] 100.00%  3 / 3 files``.
+RESTIC_PROGRESS = re.compile(rb"\[\d+:\d\d\] [^\r\n\x1b]*files")
+ERASE_LINE = b"\x1b[2K"
+
+
+@pytest.mark.parametrize("password_on_the_terminal", [False, True], ids=["env", "prompt"])
+def test_on_a_terminal_restic_shows_its_progress_and_the_run_is_still_parsed(
+    restic_repo: ResticRepo, tmp_path: Path, password_on_the_terminal: bool
+) -> None:
+    """pushrestic's stdout a terminal: restic writes to a pseudo-terminal, so it shows
+    its progress (and erases it), which it never prints to a pipe; stdin stays the real
+    terminal, where restic reads its password with the echo off."""
+    repo = restic_repo
+    env = repo.environment({"TERM": "xterm"})
+    if password_on_the_terminal:
+        del env["RESTIC_PASSWORD"]
+    result = tmp_path / "result.json"
+    with Terminal(24, 100, raw=False) as terminal:  # as a terminal is: echo on
+        proc = start_wrapper(
+            result,
+            repo.command(("backup", "src")),
+            env=env,
+            cwd=repo.work,
+            take_tty=True,
+            terminal=terminal.slave,
+        )
+        terminal.let_go()
+        shown = b""
+        if password_on_the_terminal:
+            shown = read_terminal(terminal.master, until=b"enter password for repository: ")
+            os.write(terminal.master, PASSWORD.encode() + b"\n")
+        facts, rest = finish_on_terminal(proc, result, terminal.master, timeout=RESTIC_TIMEOUT)
+    shown += rest
+    assert facts["exit_code"] == 0, shown
+    assert PASSWORD.encode() not in shown, "restic turned the echo off"
+    assert RESTIC_PROGRESS.search(shown), shown
+    assert ERASE_LINE in shown
+    (snapshot,) = repo.snapshots()
+    assert f"snapshot {snapshot['short_id']} saved".encode() in shown
+    assert_backup_of(only_group(facts)["backup"], SourceTree(repo.work / "src"), snapshot)
+
+
+def test_through_a_pipe_restic_shows_no_progress(restic_repo: ResticRepo, tmp_path: Path) -> None:
+    """Outside a terminal nothing changes: restic sees a pipe and prints no status."""
+    facts, out, err = wrapped_restic(
+        restic_repo, tmp_path, "backup", "src", env_extra={"TERM": "xterm"}
+    )
+    assert facts["exit_code"] == 0, err
+    assert not RESTIC_PROGRESS.search(out + err)
+    assert ERASE_LINE not in out + err

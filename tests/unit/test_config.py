@@ -206,7 +206,8 @@ def test_the_config_listing_never_shows_a_password_in_a_url(tmp_path: Path, url:
     assert "labels = {site = 'https://site.example/' (user info redacted)}" in text
     assert "pushgateway.url = " in text
     assert "(environment PUSHRESTIC_GATEWAY)" in text
-    assert config.get("pushgateway.url") == url, "only the listing is redacted"
+    kept = url if "://" in url else f"http://{url}"  # host:port is taken as http://host:port
+    assert config.get("pushgateway.url") == kept, "only the listing is redacted"
 
 
 def test_the_config_listing_keeps_an_at_sign_that_is_not_in_a_url(tmp_path: Path) -> None:
@@ -268,3 +269,50 @@ def test_the_wrapped_command_s_environment_holds_no_pushrestic_secret() -> None:
         "RESTIC_REPOSITORY": "/srv/repo",
         "PATH": "/usr/bin",
     }
+
+
+@pytest.mark.parametrize(
+    ("given", "taken"),
+    [
+        ("pushgateway:9091", "http://pushgateway:9091"),
+        ("127.0.0.1:9091/", "http://127.0.0.1:9091/"),
+        ("[::1]:9091", "http://[::1]:9091"),
+        ("http://gw:9091", "http://gw:9091"),
+        ("https://gw", "https://gw"),
+    ],
+)
+@pytest.mark.parametrize("where", ["flag", "environment", "file"])
+def test_a_gateway_without_a_scheme_is_taken_as_http(
+    tmp_path: Path, given: str, taken: str, where: str
+) -> None:
+    """As prometheus_client takes it: host:port is http://host:port."""
+    if where == "flag":
+        config = load(parse("--gateway", given), {})
+    elif where == "environment":
+        config = load(parse(), {"PUSHRESTIC_GATEWAY": given})
+    else:
+        config = load(parse("--config", str(write(tmp_path, f'pushgateway.url = "{given}"'))), {})
+    assert config.get("pushgateway.url") == taken
+    settings = push_settings(config)
+    assert settings is not None
+    assert settings.gateway.url == taken
+
+
+@pytest.mark.parametrize(
+    "given", ["bob:s3cret@gw:9091", "bob@gw:9091", "gw:9091@evil", "ftp://gw:9091"]
+)
+def test_a_gateway_without_a_scheme_still_may_hold_no_user_nor_another_scheme(given: str) -> None:
+    config = load(parse("--gateway", given), {})
+    with pytest.raises(UsageError) as raised:
+        push_settings(config)
+    assert "s3cret" not in str(raised.value)
+
+
+def test_a_config_file_given_before_the_settings_flags_is_still_read(tmp_path: Path) -> None:
+    """add_arguments' --config is set only when given, so a --config parsed before (the
+    main parser's, before the subcommand) is not undone."""
+    path = write(tmp_path, '[pushgateway]\njob = "from-file"\n')
+    args = parse()
+    assert not hasattr(args, "config")
+    args.config = str(path)
+    assert load(args, {}).get("pushgateway.job") == "from-file"

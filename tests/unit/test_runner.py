@@ -18,6 +18,7 @@ import sys
 import termios
 import threading
 import time
+import tty
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -115,20 +116,108 @@ def start_wrapper(
     env: dict[str, str] | None = None,
     cwd: Path | None = None,
     take_tty: bool = False,
+    terminal: int | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start :data:`WRAPPER` in a session of its own (no controlling terminal, unless
-    ``take_tty``), its own stdout on a pipe (where the command's goes with ``-``)."""
+    ``take_tty``), its own stdout on a pipe (where the command's goes with ``-``).
+    With ``terminal`` (a pseudo-terminal's slave side), its stdin, stdout and stderr
+    are that terminal instead (read what it shows with :func:`read_terminal`)."""
     environment = wrapper_environment(env)
     if take_tty:
         environment["TAKE_TTY"] = "1"
     return subprocess.Popen(
         [sys.executable, "-c", WRAPPER, str(result), stdout, stderr, *argv],
-        stdin=stdin,
-        stdout=subprocess.PIPE,
+        stdin=stdin if terminal is None else terminal,
+        stdout=subprocess.PIPE if terminal is None else terminal,
+        stderr=None if terminal is None else terminal,
         env=environment,
         cwd=cwd,
         start_new_session=True,
     )
+
+
+def read_terminal(master: int, *, until: bytes | None, timeout: float = WAIT) -> bytes:
+    """What a pseudo-terminal shows, until ``until`` (or until nothing holds it open)."""
+    seen = bytearray()
+    deadline = time.monotonic() + timeout
+    while until is None or until not in seen[-len(until) - 65536 :]:
+        left = deadline - time.monotonic()
+        assert left > 0, f"{until!r} not shown in {timeout} s; got {bytes(seen[-500:])!r}"
+        ready, _, _ = select.select([master], [], [], left)
+        if not ready:
+            continue
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: nothing holds the terminal open any more
+            chunk = b""
+        if not chunk:
+            assert until is None, f"the terminal closed before {until!r}; got {seen[-500:]!r}"
+            break
+        seen += chunk
+    return bytes(seen)
+
+
+def finish_on_terminal(
+    proc: subprocess.Popen[bytes], result: Path, master: int, *, timeout: float = WAIT
+) -> tuple[dict[str, Any], bytes]:
+    """Read what the terminal shows until the wrapper and its command let go of it,
+    wait for the wrapper (bounded); returns its facts and what was shown."""
+    try:
+        shown = read_terminal(master, until=None, timeout=timeout)
+        proc.wait(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, f"the wrapper failed ({proc.returncode}): {shown[-500:]!r}"
+    facts: dict[str, Any] = json.loads(result.read_text())
+    return facts, shown
+
+
+class Terminal:
+    """A pseudo-terminal of a given size, its slave side in raw mode unless told: what
+    is written to it reaches the master unchanged (no LF -> CR LF, no echo).
+    ``let_go()`` closes the slave side (once), so that the master reads its end when
+    the processes using it are gone."""
+
+    def __init__(self, rows: int = 24, columns: int = 80, *, raw: bool = True) -> None:
+        self.master, self.slave = pty.openpty()
+        if raw:
+            tty.setraw(self.slave)
+        termios.tcsetwinsize(self.slave, (rows, columns))
+
+    def let_go(self) -> None:
+        if self.slave >= 0:
+            os.close(self.slave)
+            self.slave = -1
+
+    def __enter__(self) -> Terminal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.let_go()
+        os.close(self.master)
+
+
+def wrap_on_terminal(
+    argv: Sequence[str], *, rows: int = 24, columns: int = 80, stderr: int | None = None
+) -> tuple[Wrapped, bytes]:
+    """run_command in this process with its stdout (and stderr, unless given) a terminal;
+    returns the result and what the terminal showed (read as it is written)."""
+    with Terminal(rows, columns) as terminal:
+        shown: list[bytes] = []
+        reader = threading.Thread(
+            target=lambda: shown.append(read_terminal(terminal.master, until=None))
+        )
+        reader.start()
+        try:
+            out = terminal.slave
+            wrapped = run_command(argv, stdout=out, stderr=out if stderr is None else stderr)
+        finally:
+            terminal.let_go()
+            reader.join(WAIT)
+        assert not reader.is_alive()
+    return wrapped, shown[0]
 
 
 def read_until(proc: subprocess.Popen[bytes], marker: bytes, timeout: float = WAIT) -> bytes:
@@ -662,3 +751,211 @@ def test_a_run_outside_the_main_thread_forwards_no_signal_and_still_works(
     thread.join(WAIT)
     assert not thread.is_alive()
     assert results[0].exit_code == 5
+
+
+# -- on a terminal ------------------------------------------------------------
+
+_TTY_REPORT = (
+    "import os, sys; out = sys.stdout.buffer; "
+    "out.write(b'stdout %d stderr %d\\n' % (os.isatty(1), os.isatty(2))); out.flush(); "
+    "os.write(2, b'to stderr\\n'); os.write(1, b'a\\r\\nb\\n')"
+)
+
+
+def test_on_a_terminal_the_command_writes_to_a_terminal_and_its_bytes_pass_unchanged() -> None:
+    wrapped, shown = wrap_on_terminal(python(_TTY_REPORT))
+    assert wrapped.exit_code == 0
+    assert shown == b"stdout 1 stderr 1\nto stderr\na\r\nb\n"
+
+
+def test_outside_a_terminal_the_command_writes_to_pipes(tmp_path: Path) -> None:
+    wrapped, out, err = wrap(tmp_path, python(_TTY_REPORT))
+    assert (wrapped.exit_code, out, err) == (0, b"stdout 0 stderr 0\na\r\nb\n", b"to stderr\n")
+
+
+def test_on_a_terminal_a_stderr_that_is_not_that_terminal_stays_a_pipe(tmp_path: Path) -> None:
+    with (tmp_path / "stderr").open("wb") as err:
+        wrapped, shown = wrap_on_terminal(python(_TTY_REPORT), stderr=err.fileno())
+    assert wrapped.exit_code == 0
+    assert shown == b"stdout 1 stderr 0\na\r\nb\n"
+    assert (tmp_path / "stderr").read_bytes() == b"to stderr\n"
+
+
+def test_without_a_pseudo_terminal_to_be_had_the_output_goes_through_pipes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class WithoutPty:
+        """The os module as runner sees it, with every pseudo-terminal taken."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(os, name)
+
+        @staticmethod
+        def openpty() -> tuple[int, int]:
+            raise OSError(28, "out of pseudo-terminals")
+
+    monkeypatch.setattr(runner, "os", WithoutPty())
+    wrapped, shown = wrap_on_terminal(python(_TTY_REPORT))
+    assert wrapped.exit_code == 0
+    expected = b"stdout 0 stderr 0\nto stderr\na\r\nb\n"
+    assert sorted(shown.splitlines()) == sorted(expected.splitlines())
+
+
+def test_the_command_s_terminal_has_the_size_of_pushrestic_s() -> None:
+    code = "import os; print('%dx%d' % tuple(os.get_terminal_size(1)))"
+    wrapped, shown = wrap_on_terminal(python(code), rows=33, columns=111)
+    assert (wrapped.exit_code, shown) == (0, b"111x33\n")
+
+
+def terminal_restic(log: bytes) -> bytes:
+    """A restic 0.14 text log as restic writes it to a terminal: each line after a
+    line erase, status lines rewritten in place before the summary (as captured)."""
+    lines = log.splitlines(keepends=True)
+    status = b"".join(
+        b"\r\x1b[2K[0:0%d] %d files 0 B, total 3 files 6 B, 0 errors" % (n, n) for n in range(3)
+    )
+    shown = [b"\r\x1b[2K" + lines[0], status + b"\r\r\x1b[2K\r\r\x1b[2K\n"]
+    shown += [b"\r\x1b[2K\r\r\x1b[2K" + line for line in lines[1:]]
+    return b"".join(shown) + b"\r\x1b[2K\r\r\x1b[2K\n\r\x1b[1A"
+
+
+def test_restic_s_terminal_output_is_parsed_as_its_plain_log_is(tmp_path: Path) -> None:
+    log = SAMPLES / "restic-0.14-backup-text-initial.log"
+    shown_by_restic = tmp_path / "on-a-terminal"
+    shown_by_restic.write_bytes(terminal_restic(log.read_bytes()))
+    wrapped, shown = wrap_on_terminal(["cat", str(shown_by_restic)])
+    assert shown == shown_by_restic.read_bytes()
+    with log.open("rb") as stream:
+        expected = parse_groups(LineReader(stream, "<cat>"), source="<cat>")
+    assert wrapped.parse_error is None
+    assert [g.output.backup for g in wrapped.groups] == [g.output.backup for g in expected]
+    (group,) = wrapped.groups
+    assert group.output.backup is not None
+    assert group.output.backup.summary is not None
+    assert group.output.backup.summary.files_new == 17
+
+
+def test_autorestic_s_colours_on_a_terminal_do_not_change_what_is_parsed(tmp_path: Path) -> None:
+    coloured = tmp_path / "autorestic"
+    lines = AUTORESTIC_LOG.read_bytes().splitlines(keepends=True)
+    coloured.write_bytes(
+        b"".join(b"\x1b[1;36m" + line.replace(b"\n", b"\x1b[0m\n") for line in lines)
+    )
+    wrapped, _ = wrap_on_terminal(["cat", str(coloured)])
+    with AUTORESTIC_LOG.open("rb") as stream:
+        expected = parse_groups(LineReader(stream, "<cat>"), source="<cat>")
+    assert len(expected) > 1
+    assert wrapped.parse_error is None
+    assert [(g.location, g.backend, g.exit_code) for g in wrapped.groups] == [
+        (g.location, g.backend, g.exit_code) for g in expected
+    ]
+    assert [g.output.backup for g in wrapped.groups] == [g.output.backup for g in expected]
+
+
+@pytest.mark.parametrize(
+    ("written", "shown"),
+    [
+        (b"plain line", b"plain line"),
+        (b"abc\rxy", b"xyc"),
+        (b"\r\x1b[2K\r\r\x1b[2KFiles:  1 new", b"Files:  1 new"),
+        (b"[0:01] 50%\r\x1b[2K", b""),
+        (b"\x1b[1;32mBacking up\x1b[0m done", b"Backing up done"),
+        (b"50% done\r\x1b[Kall", b"all"),
+        (b"abcdef\r\x1b[3C\x1b[K", b"abc"),
+        (b"abcdef\r\x1b[3C\x1b[1K", b"    ef"),
+        (b"ab\x08c", b"ac"),
+        (b"\x1b]0;a window title\x07text", b"text"),
+        (b"\x1b[5Gx", b"    x"),
+        (b"up\x1b[1Aand on", b"upand on"),
+    ],
+)
+def test_a_terminal_line_is_parsed_as_the_terminal_shows_it(written: bytes, shown: bytes) -> None:
+    assert runner._screen(written) == shown
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        (b"[0:01] 10%\r\x1b[2K[0:02] 20%", b"\r\x1b[2Ksnapshot 0123abcd saved"),
+        (b"abcdef\rxy", b"z"),
+        (b"[0:01] 10%\r\x1b[2", b"Ksaved"),  # an escape sequence cut in two
+        (b"text \x1b]0;tit", b"le\x07more"),
+    ],
+)
+def test_an_unfinished_terminal_line_kept_short_shows_the_same(before: bytes, after: bytes) -> None:
+    assert runner._screen(runner._compact(before) + after) == runner._screen(before + after)
+
+
+_REWRITER = r"""
+import sys
+out = sys.stdout.buffer
+out.write(b"no parent snapshot found, will read all files\n")
+status = b"".join(b"\r\x1b[2K[0:%02d] %d files 0 B, total 3 files 6 B, 0 errors" % (n % 60, n)
+                  for n in range(1000))
+written = 0
+while written < int(sys.argv[1]):
+    out.write(status)
+    written += len(status)
+out.write(b"\r\x1b[2Kerror: open /srv/locked: permission denied\n")
+out.write(b"\r\x1b[2K\r\r\x1b[2K\nFiles:  3 new,  0 changed,  0 unmodified\n")
+out.write(b"\r\x1b[2K\r\r\x1b[2Ksnapshot 0123abcd saved\n")
+"""
+
+
+@pytest.mark.slow
+def test_a_progress_line_rewritten_for_ever_is_parsed_as_shown_in_bounded_memory(
+    tmp_path: Path,
+) -> None:
+    """restic's one-line progress bar never ends its line: a message printed over it
+    (an unreadable file's error) ends it. On a terminal that line is kept as shown,
+    not cut after its first MAX_LINE bytes, so the message is parsed; memory stays
+    bounded."""
+    result = tmp_path / "result.json"
+    size = 24 * MAX_LINE
+    with Terminal() as terminal:
+        proc = start_wrapper(result, [*python(_REWRITER), str(size)], terminal=terminal.slave)
+        terminal.let_go()
+        facts, shown = finish_on_terminal(proc, result, terminal.master, timeout=120.0)
+    assert len(shown) > size
+    assert facts["exit_code"] == 0
+    assert facts["parse_error"] is None
+    (group,) = facts["groups"]
+    assert group["output"]["backup"]["snapshot_id"] == "0123abcd"
+    assert group["output"]["backup"]["summary"]["files_new"] == 3
+    assert group["output"]["backup"]["errors"] == 1
+    growth = facts["peak_rss"] - facts["rss_before"]
+    assert growth < 16 * 1024 * 1024, f"peak memory grew by {growth / 1e6:.1f} MB"
+
+
+# Prints its terminal's size when ready, then each size it reads on SIGWINCH, until
+# it reads 111x33 (or 30 s passed).
+_RESIZE_WATCHER = r"""
+import os, signal, time
+seen = []
+signal.signal(signal.SIGWINCH, lambda signum, frame: seen.append(os.get_terminal_size(1)))
+print("ready %dx%d" % tuple(os.get_terminal_size(1)), flush=True)
+deadline = time.monotonic() + 30
+while time.monotonic() < deadline and not (seen and tuple(seen[-1]) == (111, 33)):
+    time.sleep(0.01)
+print("sizes " + " ".join("%dx%d" % tuple(size) for size in seen), flush=True)
+"""
+
+
+@pytest.mark.parametrize("foreground", [True, False], ids=["foreground", "own-group"])
+def test_the_command_s_terminal_follows_the_window_size(tmp_path: Path, foreground: bool) -> None:
+    """In the foreground the terminal sends SIGWINCH to the whole group; otherwise the
+    test sends it to pushrestic alone. Either way the command reads the new size."""
+    result = tmp_path / "result.json"
+    with Terminal(24, 80) as terminal:
+        proc = start_wrapper(
+            result, python(_RESIZE_WATCHER), terminal=terminal.slave, take_tty=foreground
+        )
+        terminal.let_go()
+        read_terminal(terminal.master, until=b"ready 80x24\n")
+        termios.tcsetwinsize(terminal.master, (33, 111))
+        if not foreground:
+            proc.send_signal(signal.SIGWINCH)
+        facts, shown = finish_on_terminal(proc, result, terminal.master)
+    assert facts["exit_code"] == 0
+    sizes = shown.split(b"sizes ", 1)[1].split()
+    assert sizes[-1] == b"111x33", shown
