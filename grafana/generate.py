@@ -16,7 +16,12 @@ variable's initial value. A value provisioning leaves unresolved matches no
 data source, so Grafana falls back to the first Prometheus data source.
 
 Every query selects its series with ``job``, ``instance``, ``location`` and
-``backend`` regex matchers fed by the variables of the same names. The metric
+``backend`` regex matchers fed by the variables of the same names, and reads
+each one's latest sample within the ``lookback`` variable
+(``last_over_time(x[$lookback])``), so that it works fed by a scraped
+Pushgateway (a sample at every scrape) and by remote-write (one sample per
+run); the label variables list every group that reported within the lookback,
+whatever the time range. The metric
 names are those of ``pushrestic.metrics.CATALOGUE`` (tests/grafana checks each
 one); the stale threshold is that of ``alerting/rules.yml``.
 """
@@ -48,6 +53,10 @@ LABEL_VARIABLES = ("job", "instance", "location", "backend")
 GROUP_BY = ", ".join(LABEL_VARIABLES)
 # Every group reports pushrestic_build_info, whatever it ran: the variables' source.
 VARIABLE_SOURCE = "pushrestic_build_info"
+# How far back a query looks for a group's last report.
+LOOKBACK_VARIABLE = "lookback"
+LOOKBACKS = ("5m", "1d", "2d", "8d", "31d")
+DEFAULT_LOOKBACK = "2d"
 
 DAY_SECONDS = 86_400  # a daily schedule: time since the last success turns orange
 STALE_SECONDS = 93_600  # 26 hours: alerting/rules.yml, ResticBackupStale
@@ -70,6 +79,19 @@ def select(metric: str, names: Sequence[str] = LABEL_VARIABLES) -> str:
     """``metric{job=~"$job", ...}``: the series the variables select."""
     matchers = ", ".join(f'{name}=~"${name}"' for name in names)
     return f"{metric}{{{matchers}}}"
+
+
+def last(metric: str, names: Sequence[str] = LABEL_VARIABLES) -> str:
+    """The value of each selected series' last report: its latest sample within the
+    lookback (``last_over_time(metric{...}[$lookback])``). Over a scraped Pushgateway
+    that is the value of the last scrape; over remote-write, one sample per run, the
+    last run's, however long ago within the lookback."""
+    return f"last_over_time({select(metric, names)}[${LOOKBACK_VARIABLE}])"
+
+
+def known(metric: str) -> str:
+    """:func:`last`, unless it is the -1 remote-write writes for a value a run did not know."""
+    return f"{last(metric)} >= 0"
 
 
 def target(
@@ -211,9 +233,9 @@ def timeseries(
 # The result of a group's last backup run: 0 success, 1 partial (exit 3), 2 failed.
 RESULT_EXPR = (
     f"max by ({GROUP_BY}) (\n"
-    f"  0 * ({select('restic_backup_success')} == 1)\n"
-    f"  or 1 + 0 * ({select('restic_backup_exit_code')} == 3)\n"
-    f"  or 2 + 0 * {select('restic_backup_success')}\n"
+    f"  0 * ({last('restic_backup_success')} == 1)\n"
+    f"  or 1 + 0 * ({last('restic_backup_exit_code')} == 3)\n"
+    f"  or 2 + 0 * {last('restic_backup_success')}\n"
     ")"
 )
 RESULTS = {0: ("success", GREEN), 1: ("partial", ORANGE), 2: ("failed", RED)}
@@ -222,7 +244,7 @@ RESULTS = {0: ("success", GREEN), 1: ("partial", ORANGE), 2: ("failed", RED)}
 def latest(metric: str, scale: str = "") -> str:
     """The instant value of ``metric`` per group, without its name (so that the
     table's columns merge into one row per group)."""
-    return f"max by ({GROUP_BY}) ({select(metric)}){scale}"
+    return f"max by ({GROUP_BY}) ({known(metric)}){scale}"
 
 
 def last_runs_table() -> JSON:
@@ -293,7 +315,13 @@ def last_runs_table() -> JSON:
             },
         ),
     ]
-    info = f"max by ({GROUP_BY}, snapshot_id, restic_version) ({select('restic_backup_info')})"
+    # The info series of the last run: over remote-write, earlier runs' snapshots are still
+    # within the lookback, each a series of its own; the one written last wins (the
+    # subquery's 5-minute steps do not reach the last few minutes: the bare selector does).
+    written = f"timestamp({select('restic_backup_info')})"
+    info = (
+        f"topk by ({GROUP_BY}) (1, max_over_time({written}[${LOOKBACK_VARIABLE}:5m]) or {written})"
+    )
     targets = [target(ref, expr, instant=True, table=True) for ref, _, expr, _ in columns]
     targets.append(target("H", info, instant=True, table=True))
     # Organize orders (and excludes) fields by their names from the queries, then renames
@@ -357,7 +385,7 @@ SNAPSHOT_LEGEND = "{{instance}} {{location}}/{{backend}} {{snapshot_hostname}} {
 
 def snapshot_latest(metric: str, scale: str = "") -> str:
     """The instant value of ``metric`` per snapshot group, without its name."""
-    return f"max by ({SNAPSHOT_GROUP_BY}) ({select(metric)}){scale}"
+    return f"max by ({SNAPSHOT_GROUP_BY}) ({known(metric)}){scale}"
 
 
 def snapshots_table() -> JSON:
@@ -452,7 +480,7 @@ def repository() -> list[JSON]:
             "Snapshot groups (host, paths or tags) whose latest snapshot in the repository "
             "is more than 26 hours old (the ResticSnapshotStale alert).",
             count(
-                f"time() - {select('restic_snapshots_latest_timestamp_seconds')} > {STALE_SECONDS}"
+                f"time() - {last('restic_snapshots_latest_timestamp_seconds')} > {STALE_SECONDS}"
             ),
             thresholds((GREEN, None), (ORANGE, 1)),
         ),
@@ -465,7 +493,7 @@ def repository() -> list[JSON]:
             [
                 target(
                     "A",
-                    f"time() - {select('restic_snapshots_latest_timestamp_seconds')}",
+                    f"time() - {last('restic_snapshots_latest_timestamp_seconds')}",
                     SNAPSHOT_LEGEND,
                 )
             ],
@@ -479,10 +507,10 @@ def repository() -> list[JSON]:
             "restored; raw-data: the blobs as stored), and in raw-data mode the blobs' size "
             "before compression (dashed).",
             [
-                target("A", select("restic_stats_size_bytes"), f"{LEGEND} {{{{mode}}}}"),
+                target("A", known("restic_stats_size_bytes"), f"{LEGEND} {{{{mode}}}}"),
                 target(
                     "B",
-                    select("restic_stats_uncompressed_size_bytes"),
+                    known("restic_stats_uncompressed_size_bytes"),
                     f"{LEGEND} {{{{mode}}}} uncompressed",
                 ),
             ],
@@ -504,20 +532,20 @@ def stats() -> list[JSON]:
         stat(
             "Groups",
             "Groups (instance, location, backend) that reported a backup run.",
-            count(select("restic_backup_last_run_timestamp_seconds")),
+            count(last("restic_backup_last_run_timestamp_seconds")),
             thresholds((BLUE, None)),
         ),
         stat(
             "Succeeded",
             "Groups whose last backup run exited 0.",
-            count(f"{select('restic_backup_success')} == 1"),
+            count(f"{last('restic_backup_success')} == 1"),
             thresholds((GREEN, None)),
         ),
         stat(
             "Partial",
             "Groups whose last backup run exited 3: the snapshot was saved, "
             "but some files could not be read.",
-            count(f"{select('restic_backup_exit_code')} == 3"),
+            count(f"{last('restic_backup_exit_code')} == 3"),
             thresholds((GREEN, None), (ORANGE, 1)),
         ),
         stat(
@@ -525,8 +553,8 @@ def stats() -> list[JSON]:
             "Groups whose last backup run failed (an exit code other than 0 and 3, "
             "or a failure whose code is unknown): no snapshot was saved.",
             count(
-                f"({select('restic_backup_success')} == 0)\n"
-                f"  unless on ({GROUP_BY}) ({select('restic_backup_exit_code')} == 3)"
+                f"({last('restic_backup_success')} == 0)\n"
+                f"  unless on ({GROUP_BY}) ({last('restic_backup_exit_code')} == 3)"
             ),
             alarm,
         ),
@@ -535,15 +563,14 @@ def stats() -> list[JSON]:
             "Groups whose last successful backup ended more than 26 hours ago "
             "(the ResticBackupStale alert).",
             count(
-                f"time() - {select('restic_backup_last_success_timestamp_seconds')}"
-                f" > {STALE_SECONDS}"
+                f"time() - {last('restic_backup_last_success_timestamp_seconds')} > {STALE_SECONDS}"
             ),
             alarm,
         ),
         stat(
             "Check failed",
             "Repositories whose last restic check found errors.",
-            count(f"{select('restic_check_success')} == 0"),
+            count(f"{last('restic_check_success')} == 0"),
             alarm,
         ),
     ]
@@ -560,7 +587,7 @@ def history() -> list[JSON]:
             [
                 target(
                     "A",
-                    f"time() - {select('restic_backup_last_success_timestamp_seconds')}",
+                    f"time() - {last('restic_backup_last_success_timestamp_seconds')}",
                     LEGEND,
                 )
             ],
@@ -571,7 +598,7 @@ def history() -> list[JSON]:
         timeseries(
             "Backup duration",
             "How long each group's last backup run took.",
-            [target("A", select("restic_backup_duration_seconds"), LEGEND)],
+            [target("A", known("restic_backup_duration_seconds"), LEGEND)],
             "s",
         ),
         timeseries(
@@ -579,8 +606,8 @@ def history() -> list[JSON]:
             "Data the last backup run added to the repository: raw (before compression, "
             "solid) and stored (after compression, dashed).",
             [
-                target("A", select("restic_backup_added_bytes"), f"{LEGEND} raw"),
-                target("B", select("restic_backup_added_stored_bytes"), f"{LEGEND} stored"),
+                target("A", known("restic_backup_added_bytes"), f"{LEGEND} raw"),
+                target("B", known("restic_backup_added_stored_bytes"), f"{LEGEND} stored"),
             ],
             "bytes",
             overrides=[regex_override("/ stored$/", **{"custom.lineStyle": dashed})],
@@ -588,20 +615,20 @@ def history() -> list[JSON]:
         timeseries(
             "Files by state",
             "Files in the last backup run: new, changed and unmodified since the parent snapshot.",
-            [target("A", select("restic_backup_files"), f"{LEGEND} {{{{state}}}}")],
+            [target("A", known("restic_backup_files"), f"{LEGEND} {{{{state}}}}")],
             "short",
         ),
         timeseries(
             "Processed size",
             "Bytes the last backup run read or scanned: the size of what was backed up.",
-            [target("A", select("restic_backup_processed_bytes"), LEGEND)],
+            [target("A", known("restic_backup_processed_bytes"), LEGEND)],
             "bytes",
         ),
         timeseries(
             "Per-file errors",
             "Files or directories the last backup run could not read (or that were missing); "
             "above 0 the run is partial (exit 3).",
-            [target("A", select("restic_backup_errors"), LEGEND)],
+            [target("A", known("restic_backup_errors"), LEGEND)],
             "short",
             colours=thresholds((GREEN, None), (ORANGE, 1)),
         ),
@@ -609,8 +636,8 @@ def history() -> list[JSON]:
             "Forget: snapshots kept and removed",
             "Snapshots the last restic forget kept (solid) and removed (dashed).",
             [
-                target("A", select("restic_forget_kept_snapshots"), f"{LEGEND} kept"),
-                target("B", select("restic_forget_removed_snapshots"), f"{LEGEND} removed"),
+                target("A", known("restic_forget_kept_snapshots"), f"{LEGEND} kept"),
+                target("B", known("restic_forget_removed_snapshots"), f"{LEGEND} removed"),
             ],
             "short",
             overrides=[regex_override("/ removed$/", **{"custom.lineStyle": dashed})],
@@ -620,8 +647,8 @@ def history() -> list[JSON]:
             "Bytes the last prune freed (left axis) and the size of the repository's "
             "blobs after it (right axis, dashed).",
             [
-                target("A", select("restic_prune_freed_bytes"), f"{LEGEND} freed"),
-                target("B", select("restic_repository_size_bytes"), f"{LEGEND} repository size"),
+                target("A", known("restic_prune_freed_bytes"), f"{LEGEND} freed"),
+                target("B", known("restic_repository_size_bytes"), f"{LEGEND} repository size"),
             ],
             "bytes",
             overrides=[
@@ -635,7 +662,7 @@ def history() -> list[JSON]:
             "Check results",
             "Whether the last restic check of each repository found no errors (ok) or "
             "found errors (the ResticCheckFailed alert).",
-            [target("A", select("restic_check_success"), LEGEND)],
+            [target("A", known("restic_check_success"), LEGEND)],
             "none",
             mappings=value_mappings({1: ("ok", GREEN), 0: ("errors", RED)}),
             maximum=1,
@@ -644,7 +671,7 @@ def history() -> list[JSON]:
             "Time since last check",
             "Seconds since the last restic check of each repository ended; the dashed line "
             "is a week, for a weekly check.",
-            [target("A", f"time() - {select('restic_check_last_run_timestamp_seconds')}", LEGEND)],
+            [target("A", f"time() - {last('restic_check_last_run_timestamp_seconds')}", LEGEND)],
             "s",
             colours=thresholds((GREEN, None), (ORANGE, WEEK_SECONDS)),
             threshold_lines=True,
@@ -674,10 +701,11 @@ def variables() -> list[JSON]:
             "skipUrlSync": False,
         }
     ]
+    found.append(lookback_variable())
     for index, name in enumerate(LABEL_VARIABLES):
-        query = f"label_values({select(VARIABLE_SOURCE, LABEL_VARIABLES[:index])}, {name})"
-        if index == 0:
-            query = f"label_values({VARIABLE_SOURCE}, {name})"
+        # An instant query at the end of the time range, over the lookback: every group
+        # that reported within the lookback, however long before the time range.
+        query = f"query_result(max by ({name}) ({last(VARIABLE_SOURCE, LABEL_VARIABLES[:index])}))"
         found.append(
             {
                 "name": name,
@@ -685,8 +713,8 @@ def variables() -> list[JSON]:
                 "type": "query",
                 "datasource": datasource(),
                 "definition": query,
-                "query": {"query": query, "refId": "StandardVariableQuery"},
-                "regex": "",
+                "query": {"query": query, "refId": "PrometheusVariableQueryEditor-VariableQuery"},
+                "regex": f'/{name}="([^"]*)"/',
                 "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
                 "options": [],
                 "hide": 0,
@@ -699,6 +727,31 @@ def variables() -> list[JSON]:
             }
         )
     return found
+
+
+def lookback_variable() -> JSON:
+    """How far back every query looks for each group's last report."""
+    return {
+        "name": LOOKBACK_VARIABLE,
+        "label": "Lookback",
+        "description": (
+            "How far back each query looks for a group's last report. Fed by a Pushgateway "
+            "(scraped all the time) any value works, and 5m is the cheapest; fed by "
+            "remote-write (one sample per run) it must be longer than the time between runs: "
+            "a group silent for longer drops out of every panel (the alerts look back 30 days)."
+        ),
+        "type": "custom",
+        "query": ",".join(LOOKBACKS),
+        "current": {"selected": True, "text": DEFAULT_LOOKBACK, "value": DEFAULT_LOOKBACK},
+        "options": [
+            {"selected": value == DEFAULT_LOOKBACK, "text": value, "value": value}
+            for value in LOOKBACKS
+        ],
+        "hide": 0,
+        "includeAll": False,
+        "multi": False,
+        "skipUrlSync": False,
+    }
 
 
 # -- the dashboard ------------------------------------------------------------
@@ -749,7 +802,10 @@ def dashboard() -> JSON:
             {
                 "name": INPUT,
                 "label": "Prometheus",
-                "description": "The Prometheus that scrapes the Pushgateway pushrestic pushes to.",
+                "description": (
+                    "The Prometheus that scrapes the Pushgateway pushrestic pushes to, or the "
+                    "database pushrestic writes into by remote-write."
+                ),
                 "type": "datasource",
                 "pluginId": "prometheus",
                 "pluginName": "Prometheus",

@@ -4,10 +4,12 @@
 * :func:`queries` - every (panel, target) pair.
 * :func:`substitute` - a query with ``$job``, ``$instance``, ... replaced the way
   Grafana's Prometheus data source does: All is the variable's ``allValue``
-  (``.*``), one value is that value regex-escaped, several are ``(a|b)``.
+  (``.*``), one value is that value regex-escaped, several are ``(a|b)``; and
+  ``$lookback`` replaced by a duration.
 * :func:`selectors`, :func:`identifiers` - the metric selectors and the other
   names a PromQL expression uses, for checks against the catalogue.
-* :func:`label_values` - a ``label_values(SELECTOR, LABEL)`` variable query, split.
+* :func:`variable_query` - a ``query_result(EXPR)`` variable query and its regex, split.
+* :func:`query_result_text` - one result of such a query as Grafana shows it to the regex.
 """
 
 from __future__ import annotations
@@ -22,18 +24,35 @@ from typing import Any
 GRAFANA = Path(__file__).resolve().parents[2] / "grafana"
 DASHBOARD = GRAFANA / "dashboard.json"
 LABEL_VARIABLES = ("job", "instance", "location", "backend")
+LOOKBACK = "lookback"
+DEFAULT_LOOKBACK = "2d"
 ALL = ".*"
 
 # Names PromQL itself provides: functions, aggregations, operators' keywords.
-PROMQL_FUNCTIONS = frozenset({"count", "max", "min", "sum", "avg", "time", "vector"})
+PROMQL_FUNCTIONS = frozenset(
+    {
+        "count",
+        "max",
+        "min",
+        "sum",
+        "avg",
+        "time",
+        "vector",
+        "topk",
+        "timestamp",
+        "last_over_time",
+        "max_over_time",
+    }
+)
 PROMQL_KEYWORDS = frozenset({"or", "and", "unless", "bool"})
 
 _SELECTOR = re.compile(r"([A-Za-z_:][A-Za-z0-9_:]*)\{([^}]*)\}")
 _MATCHER = re.compile(r'\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"\s*')
 _GROUPING = re.compile(r"\b(?:by|on|without|ignoring)\s*\([^)]*\)")
+_RANGE = re.compile(r"\[[^\]]*\]")
 _IDENTIFIER = re.compile(r"[A-Za-z_:][A-Za-z0-9_:]*")
 _VARIABLE = re.compile(r"\$(\w+)|\$\{(\w+)\}")
-_LABEL_VALUES = re.compile(r"label_values\((.+),\s*([A-Za-z_][A-Za-z0-9_]*)\)", re.DOTALL)
+_QUERY_RESULT = re.compile(r"query_result\((.+)\)", re.DOTALL)
 
 
 def load() -> dict[str, Any]:
@@ -70,11 +89,16 @@ def variables(document: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     return {v["name"]: v for v in document["templating"]["list"]}
 
 
-def substitute(expr: str, values: Mapping[str, Sequence[str] | None]) -> str:
-    """``expr`` with each label variable's value in it: None is All, else the values."""
+def substitute(
+    expr: str, values: Mapping[str, Sequence[str] | None], lookback: str = DEFAULT_LOOKBACK
+) -> str:
+    """``expr`` with each label variable's value in it (None is All, else the values),
+    and ``lookback`` for ``$lookback``."""
 
     def value(match: re.Match[str]) -> str:
         name = match.group(1) or match.group(2)
+        if name == LOOKBACK:
+            return lookback
         if name not in values:
             raise KeyError(f"no value for ${name} in {expr!r}")
         chosen = values[name]
@@ -131,7 +155,7 @@ class Names:
 
 def identifiers(expr: str) -> Names:
     text = _SELECTOR.sub(lambda m: m.group(1) + "{}", expr)
-    text = _GROUPING.sub(" ", text)
+    text = _RANGE.sub(" ", _GROUPING.sub(" ", text))
     metrics: set[str] = set()
     functions: set[str] = set()
     bare: set[str] = set()
@@ -149,11 +173,26 @@ def identifiers(expr: str) -> Names:
     return Names(frozenset(metrics), frozenset(functions), frozenset(bare))
 
 
-def label_values(query: str) -> tuple[str, str]:
-    """``label_values(SELECTOR, LABEL)`` -> ``(SELECTOR, LABEL)``."""
-    match = _LABEL_VALUES.fullmatch(query.strip())
-    assert match, f"not a label_values() query: {query!r}"
-    return match.group(1).strip(), match.group(2)
+def variable_query(variable: Mapping[str, Any]) -> tuple[str, re.Pattern[str]]:
+    """A ``query_result(EXPR)`` variable -> ``(EXPR, its regex)``: Grafana runs EXPR as an
+    instant query at the end of the time range and keeps what the regex's group matches
+    in each result's text (:func:`query_result_text`)."""
+    match = _QUERY_RESULT.fullmatch(str(variable["definition"]).strip())
+    assert match, f"not a query_result() query: {variable['definition']!r}"
+    regex = str(variable["regex"])
+    assert regex.startswith("/"), regex
+    assert regex.endswith("/"), regex
+    return match.group(1).strip(), re.compile(regex[1:-1])
+
+
+def query_result_text(metric: Mapping[str, str], value: Sequence[Any]) -> str:
+    """One result of a ``query_result()`` variable as Grafana writes it for the regex
+    (public/app/plugins/datasource/prometheus/metric_find_query.ts):
+    ``name{label="value",...} value timestamp_ms``."""
+    labels = {k: v for k, v in metric.items() if k != "__name__"}
+    text = metric.get("__name__", "")
+    text += "{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}"
+    return f"{text} {value[1]} {float(value[0]) * 1000:.0f}"
 
 
 def walk(node: Any, path: str = "$") -> Iterator[tuple[str, Any]]:

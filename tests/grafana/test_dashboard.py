@@ -20,10 +20,10 @@ from tests.grafana.queries import (
     LABEL_VARIABLES,
     PROMQL_FUNCTIONS,
     identifiers,
-    label_values,
     load,
     queries,
     selectors,
+    variable_query,
     variables,
     walk,
 )
@@ -215,8 +215,8 @@ def test_every_metric_in_a_query_is_in_the_catalogue(dashboard: dict[str, Any]) 
         used |= names.metrics
     for variable in variables(dashboard).values():
         if variable["type"] == "query":
-            selector, _ = label_values(variable["definition"])
-            assert identifiers(selector).metrics <= set(METRIC_NAMES), variable["name"]
+            expr, _ = variable_query(variable)
+            assert identifiers(expr).metrics <= set(METRIC_NAMES), variable["name"]
     # The series the issue asks for are all shown.
     assert {
         "restic_backup_success",
@@ -250,6 +250,58 @@ def test_every_selector_filters_by_all_four_variables(dashboard: dict[str, Any])
             assert matchers == expected, (str(query), metric, matchers)
 
 
+_LAST = re.compile(r"last_over_time\((\w+)\{[^}]*\}\[\$lookback\]\)")
+_SUBQUERY = re.compile(
+    r"max_over_time\(timestamp\((\w+)(\{[^}]*\})\)\[\$lookback:5m\]\) or timestamp\(\1\2\)"
+)
+
+
+def test_every_series_is_read_as_its_last_report_within_the_lookback(
+    dashboard: dict[str, Any],
+) -> None:
+    """Fed by remote-write a group leaves one sample per run: a bare selector would see it
+    for five minutes. Every selector is read over ``$lookback``: its latest sample, or (the
+    snapshot a run saved) the series written last."""
+    for query in queries(dashboard):
+        found = [metric for metric, _ in selectors(query.expr)]
+        read = _LAST.findall(query.expr)
+        read += [
+            metric for subquery in _SUBQUERY.findall(query.expr) for metric in subquery[:1] * 2
+        ]
+        assert sorted(found) == sorted(read), (str(query), query.expr)
+    for name in LABEL_VARIABLES:
+        expr, _ = variable_query(variables(dashboard)[name])
+        assert _LAST.findall(expr) == ["pushrestic_build_info"], name
+
+
+def test_values_a_run_did_not_know_are_left_out_not_shown_as_minus_one(
+    dashboard: dict[str, Any],
+) -> None:
+    """Remote-write writes -1 for them: every query that shows a value filters it out
+    (``>= 0``); those that compare, count series or subtract from now() need not."""
+    for query in queries(dashboard):
+        expr = query.expr
+        compares = any(op in expr for op in ("== ", "> 9", "time() - ", "topk", "count("))
+        assert compares or ">= 0" in expr, str(query)
+
+
+def test_the_lookback_variable_comes_first_and_suits_both_feeds(
+    dashboard: dict[str, Any],
+) -> None:
+    lookback = variables(dashboard)["lookback"]
+    assert lookback["type"] == "custom"
+    values = lookback["query"].split(",")
+    assert [o["value"] for o in lookback["options"]] == values
+    assert "5m" in values, "the cheapest for a scraped Pushgateway"
+    assert lookback["current"]["value"] == generate.DEFAULT_LOOKBACK
+    hours = {"m": 1 / 60, "h": 1, "d": 24}
+    default = lookback["current"]["value"]
+    assert int(default[:-1]) * hours[default[-1]] >= 27, "a group silent for 27 h still shows"
+    assert lookback["multi"] is False
+    assert lookback["includeAll"] is False
+    assert "remote-write" in lookback["description"]
+
+
 def test_tables_and_stats_query_instants_and_time_series_ranges(
     dashboard: dict[str, Any],
 ) -> None:
@@ -271,7 +323,7 @@ def test_the_variables_are_datasource_then_job_instance_location_backend(
     dashboard: dict[str, Any],
 ) -> None:
     listed = dashboard["templating"]["list"]
-    assert [v["name"] for v in listed] == ["datasource", *LABEL_VARIABLES]
+    assert [v["name"] for v in listed] == ["datasource", "lookback", *LABEL_VARIABLES]
     source = listed[0]
     assert source["type"] == "datasource"
     assert source["query"] == "prometheus"
@@ -289,9 +341,10 @@ def test_label_variables_are_chained_multi_select_with_all(dashboard: dict[str, 
         assert variable["current"]["value"] == ["$__all"], name
         assert variable["refresh"] in (1, 2), name
         assert variable["query"]["query"] == variable["definition"], name
-        selector, label = label_values(variable["definition"])
-        assert label == name
-        matchers = {k: v for _, m in selectors(selector) for k, v in m.items()}
+        expr, regex = variable_query(variable)
+        assert expr.startswith(f"max by ({name}) ("), name
+        assert regex.pattern == f'{name}="([^"]*)"', name
+        matchers = {k: v for _, m in selectors(expr) for k, v in m.items()}
         earlier = LABEL_VARIABLES[:index]
         assert matchers == {e: ("=~", f"${e}") for e in earlier}, name
 
@@ -354,8 +407,10 @@ def test_the_table_has_one_row_per_group_with_the_last_run(dashboard: dict[str, 
     # Every column's query keeps exactly the group's labels (and no metric name), so that
     # merge joins them into one row per group.
     group = "max by (job, instance, location, backend"
-    for target in table["targets"]:
+    for target in table["targets"][:-1]:
         assert target["expr"].removeprefix("time() - ").startswith(group), target["refId"]
+    # The snapshot of the last run: the info series written last, with its labels.
+    assert table["targets"][-1]["expr"].startswith("topk by (job, instance, location, backend) (1,")
     (organize,) = [t["options"] for t in table["transformations"] if t["id"] == "organize"]
     assert organize["renameByName"]["snapshot_id"] == "Snapshot"
     # Organize orders the fields by their names from the queries, then renames them.
@@ -374,7 +429,6 @@ def test_the_table_has_one_row_per_group_with_the_last_run(dashboard: dict[str, 
         "File errors",
     ]
     assert "restic_backup_info" in table["targets"][-1]["expr"]
-    assert "snapshot_id" in table["targets"][-1]["expr"]
 
 
 def test_the_result_column_maps_success_partial_and_failed_to_colours(

@@ -1,15 +1,18 @@
-"""Every query of the dashboard against a real Prometheus: no error, and data in every panel.
+"""Every query of the dashboard against real back ends: no error, and data in every panel.
 
-pushrestic reports sample runs to a real Pushgateway (two instances, two
+Fed three ways: through a real Pushgateway that a real Prometheus scrapes every
+second with honor_labels (``alerting/prometheus.yml``); and by remote-write, one
+sample per run, into Prometheus' receiver and into VictoriaMetrics.
+pushrestic reports sample runs (two instances, two
 locations, two backends; a success, a partial run, a failure after a success
 30 hours ago, forget/prune and three checks, one failed; ``restic snapshots --json``
 of a repository where one host's latest snapshot is an hour old and another's 30
-hours, and ``restic stats`` in raw-data mode); a real Prometheus
-scrapes it every second with honor_labels (``alerting/prometheus.yml``). Then
-each panel's queries go through Prometheus' HTTP API as Grafana would send them
-(instant queries for tables and stats, range queries for time series), with the
-variables as All (``.*``), as one value each, as several values, and as each
-single value in turn; the variables' own ``label_values`` queries too.
+hours, and ``restic stats`` in raw-data mode). Then each panel's queries go
+through the back end's Prometheus HTTP API as Grafana would send them (instant
+queries for tables and stats, range queries for time series), with the lookback
+at its default and the variables as All (``.*``), as one value each, as several
+values, and as each single value in turn; the variables' own ``query_result``
+queries too.
 """
 
 from __future__ import annotations
@@ -31,17 +34,20 @@ import pytest
 from tests.grafana.queries import (
     LABEL_VARIABLES,
     Query,
-    label_values,
     load,
     queries,
+    query_result_text,
     substitute,
+    variable_query,
     variables,
 )
 from tests.integration.alert_servers import Prometheus
 from tests.integration.servers import (
     FAILURE_LOG,
     SUCCESS_LOG,
+    PrometheusReceiver,
     Pushgateway,
+    VictoriaMetrics,
     finish,
     free_port,
     http_get,
@@ -52,6 +58,7 @@ from tests.integration.servers import (
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 SCRAPE_TIMEOUT = 45.0  # seconds for Prometheus to have scraped every pushed series
+WRITE_TIMEOUT = 30.0  # seconds for written series to be searchable
 RANGE = 300.0  # seconds of history a range query asks for
 STEP = 5.0
 HOUR = 3600.0
@@ -116,8 +123,14 @@ FIRST = (
 )
 
 
-# Then a failure of a group whose last success (30 hours ago) is carried forward: stale.
-THEN = (Report(FAILURE_LOG, "h1", "config", "local", 600, ("--exit-code", "1")),)
+# Then a failure of a group whose last success (30 hours ago) is carried forward: stale;
+# and another success of h2/config/usb, which saves another snapshot (45fbd684, not the
+# JSON log's 1c801e48): remote-write keeps both, the table must show the later one.
+THEN = (
+    Report(FAILURE_LOG, "h1", "config", "local", 600, ("--exit-code", "1")),
+    Report(SUCCESS_LOG, "h2", "config", "usb", HOUR, ("--exit-code", "0")),
+)
+LATEST_SNAPSHOT = "45fbd684"
 
 VALUES = {
     "job": {"restic"},
@@ -158,13 +171,16 @@ class QueryError(AssertionError):
 
 @dataclass(frozen=True, slots=True)
 class Live:
-    prometheus: Prometheus
-    gateway: Pushgateway
+    """A back end holding the reports: ``url`` answers the Prometheus query API."""
+
+    feed: str
+    url: str
+    log: Callable[[], str]
 
     def get(self, path: str, **params: str) -> Any:
         """The ``data`` of ``GET /api/v1/PATH?PARAMS``; raises QueryError with
-        Prometheus' own message when it answers with an error."""
-        url = f"{self.prometheus.url}/api/v1/{path}?{urllib.parse.urlencode(params)}"
+        the back end's own message when it answers with an error."""
+        url = f"{self.url}/api/v1/{path}?{urllib.parse.urlencode(params)}"
         try:
             document = json.loads(http_get(url))
         except urllib.error.HTTPError as error:
@@ -190,19 +206,22 @@ class Live:
         result: list[dict[str, Any]] = data["result"]
         return result
 
-    def label_values(self, definition: str, selection: Selection) -> set[str]:
-        """A variable's values, the way Grafana asks Prometheus for ``label_values()``."""
-        selector, label = label_values(substitute(definition, selection))
-        now = time.time()
-        values: list[str] = self.get(
-            f"label/{label}/values",
-            **{"match[]": selector, "start": f"{now - RANGE:.3f}", "end": f"{now:.3f}"},
-        )
-        return set(values)
+    def variable_values(self, variable: Mapping[str, Any], selection: Selection) -> set[str]:
+        """A variable's values, the way Grafana finds them for ``query_result()``: an
+        instant query at the end of the time range, each result's text through the regex."""
+        expr, regex = variable_query(variable)
+        data = self.get("query", query=substitute(expr, selection), time=f"{time.time():.3f}")
+        found = set()
+        for result in data["result"]:
+            match = regex.search(query_result_text(result["metric"], result["value"]))
+            assert match, (variable["name"], result)
+            found.add(match.group(1))
+        return found
 
 
-def report(gateway: Pushgateway, work: Path, reports: Sequence[Report]) -> None:
-    """Push ``reports`` at the same time; each must exit 0."""
+def report(destination: Sequence[str], work: Path, reports: Sequence[Report]) -> None:
+    """Report ``reports`` at the same time to ``destination`` (``--gateway URL`` or
+    ``--remote-write URL``); each must exit 0."""
     spool = work / "spool"
     now = time.time()
     processes = []
@@ -218,8 +237,7 @@ def report(gateway: Pushgateway, work: Path, reports: Sequence[Report]) -> None:
             start_pushrestic(
                 "push",
                 str(log),
-                "--gateway",
-                gateway.url,
+                *destination,
                 "--instance",
                 item.instance,
                 "--location",
@@ -237,13 +255,13 @@ def report(gateway: Pushgateway, work: Path, reports: Sequence[Report]) -> None:
         assert done.exit_code == 0, str(done)
 
 
-def wait_until_scraped(live: Live) -> None:
+def wait_until_scraped(live: Live, gateway: Pushgateway) -> None:
     """Poll (with a bound) until Prometheus holds every series the gateway has for
     job ``restic``, with the values the gateway has."""
     # An empty label value is no label at all to Prometheus.
     expected = {
         (s.name, frozenset((k, v) for k, v in s.labels.items() if v)): s.value
-        for s in live.gateway.pushed().samples
+        for s in gateway.pushed().samples
     }
     assert expected
     deadline = time.monotonic() + SCRAPE_TIMEOUT
@@ -261,29 +279,69 @@ def wait_until_scraped(live: Live) -> None:
             raise AssertionError(
                 f"Prometheus has not scraped {len(wrong)} of {len(expected)} series within "
                 f"{SCRAPE_TIMEOUT} s, e.g. (series, value found) {examples}\n"
-                f"targets: {targets}\n{live.prometheus.log()}"
+                f"targets: {targets}\n{live.log()}"
             )
         time.sleep(0.2)
 
 
-@pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    """A Pushgateway holding the reports, and a Prometheus that has scraped them all."""
-    work = tmp_path_factory.mktemp("grafana-live")
+def wait_until_written(live: Live) -> None:
+    """Poll (with a bound) until the database holds every group's report, the later
+    ones (THEN) included."""
+    groups = f'count(last_over_time(pushrestic_build_info{{job="restic"}}[{RANGE:.0f}s]))'
+    failed = (
+        'last_over_time(restic_backup_success{job="restic", instance="h1", '
+        f'location="config", backend="local"}}[{RANGE:.0f}s]) == 0'
+        " and on () "
+        'count(last_over_time(restic_backup_info{instance="h2", location="config", '
+        f'backend="usb", snapshot_id="{LATEST_SNAPSHOT}"}}[{RANGE:.0f}s]))'
+    )
+    expected = len({(r.instance, r.location, r.backend, r.log) for r in FIRST})
+    deadline = time.monotonic() + WRITE_TIMEOUT
+    while True:
+        counted = live.get("query", query=groups)["result"]
+        complete = bool(counted) and float(counted[0]["value"][1]) == expected
+        if complete and live.get("query", query=failed)["result"]:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not every report is searchable: {counted}\n{live.log()}")
+        time.sleep(0.2)
+
+
+@pytest.fixture(
+    scope="module", params=["pushgateway", "remote-write-prometheus", "remote-write-victoria"]
+)
+def live(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Live]:
+    """The reports, held by a Prometheus that scraped a Pushgateway, or written by
+    remote-write into Prometheus' receiver or into VictoriaMetrics."""
+    feed = str(request.param)
+    work = tmp_path_factory.mktemp(f"grafana-live-{feed}")
     with ExitStack() as stack:
-        gateway = stack.enter_context(Pushgateway(work / "pushgateway"))
-        prometheus = stack.enter_context(
-            Prometheus(
-                work / "prometheus",
-                gateway=f"127.0.0.1:{gateway.port}",
-                # Nothing listens there: this test is about queries, not notifications.
-                alertmanager=f"127.0.0.1:{free_port()}",
+        if feed == "pushgateway":
+            gateway = stack.enter_context(Pushgateway(work / "pushgateway"))
+            prometheus = stack.enter_context(
+                Prometheus(
+                    work / "prometheus",
+                    gateway=f"127.0.0.1:{gateway.port}",
+                    # Nothing listens there: this test is about queries, not notifications.
+                    alertmanager=f"127.0.0.1:{free_port()}",
+                )
             )
-        )
-        report(gateway, work, FIRST)
-        report(gateway, work, THEN)
-        started = Live(prometheus, gateway)
-        wait_until_scraped(started)
+            report(("--gateway", gateway.url), work, FIRST)
+            report(("--gateway", gateway.url), work, THEN)
+            started = Live(feed, prometheus.url, prometheus.log)
+            wait_until_scraped(started, gateway)
+        else:
+            database: PrometheusReceiver | VictoriaMetrics
+            if feed == "remote-write-prometheus":
+                database = stack.enter_context(PrometheusReceiver(work / "prometheus"))
+            else:
+                database = stack.enter_context(VictoriaMetrics(work / "vm"))
+            report(("--remote-write", database.write_url), work, FIRST)
+            report(("--remote-write", database.write_url), work, THEN)
+            started = Live(feed, database.url, database.log)
+            wait_until_written(started)
         yield started
 
 
@@ -328,11 +386,11 @@ def test_the_variables_list_the_reported_values_and_narrow_each_other(
 ) -> None:
     found = variables(dashboard)
     for name in LABEL_VARIABLES:
-        assert live.label_values(found[name]["definition"], ALL) == VALUES[name], name
+        assert live.variable_values(found[name], ALL) == VALUES[name], name
     chosen: Selection = {"job": ["restic"], "instance": ["h2"], "location": None, "backend": None}
-    assert live.label_values(found["location"]["definition"], chosen) == {"config"}
+    assert live.variable_values(found["location"], chosen) == {"config"}
     chosen = {**chosen, "location": ["config"]}
-    assert live.label_values(found["backend"]["definition"], chosen) == {"usb"}
+    assert live.variable_values(found["backend"], chosen) == {"usb"}
 
 
 def test_the_stats_count_what_was_reported(live: Live, dashboard: dict[str, Any]) -> None:
@@ -373,6 +431,15 @@ def test_the_table_shows_each_groups_result_staleness_and_snapshot(
     last_run_ms = float(columns["B"][("h1", "documents", "local")]["value"][1])
     assert abs(last_run_ms / 1000 - (time.time() - HOUR)) < 600
     assert columns["H"][("h1", "documents", "local")]["metric"]["snapshot_id"] == "45fbd684"
+    # One snapshot per group: the last run's, though an earlier one is within the lookback.
+    (info,) = [
+        q
+        for q in queries(dashboard)
+        if q.panel["title"] == BACKUP_TABLE and q.target["refId"] == "H"
+    ]
+    snapshots = [_group(row["metric"]) for row in live.run(info, ALL)]
+    assert sorted(snapshots) == sorted(set(snapshots)), snapshots
+    assert columns["H"][("h2", "config", "usb")]["metric"]["snapshot_id"] == LATEST_SNAPSHOT
     assert float(columns["G"][("h1", "documents", "usb")]["value"][1]) == 2  # file errors
 
 
