@@ -283,7 +283,14 @@ def _pump(pid: int, streams: tuple[_Stream, ...], on_exit: Callable[[], None]) -
                         DRAIN_SECONDS,
                     )
                     break
-                for key, _ in selector.select(timeout):
+                # stdout before stderr whenever both are ready: restic prints its summary
+                # to stdout and then its verdict ('Warning: ...', 'Fatal: ...') to stderr,
+                # and a verdict read before its summary would be taken for an earlier run's.
+                ready = sorted(
+                    selector.select(timeout),
+                    key=lambda item: streams.index(item[0].data) if item[0].data else len(streams),
+                )
+                for key, _ in ready:
                     stream = key.data
                     if stream is None:  # the pidfd: the child exited
                         selector.unregister(key.fd)
