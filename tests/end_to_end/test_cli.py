@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import select
 import pty
 import shutil
 import socket
@@ -375,6 +376,9 @@ def test_a_hint_is_printed_when_stdin_is_a_terminal() -> None:
         os.close(slave)
         slave = -1
         assert proc.stderr is not None
+        ready, _, _ = select.select([proc.stderr], [], [], 60)  # never hang the suite
+        if not ready:
+            proc.kill()
         hint = proc.stderr.readline()
         for line in RESTIC_LOG.read_bytes().splitlines(keepends=True):
             typed = memoryview(line)
