@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-import select
 import pty
+import select
 import shutil
 import socket
 import subprocess
