@@ -56,6 +56,7 @@ EXIT_SPOOLED = 75
 
 def build_parser() -> argparse.ArgumentParser:
     from pushrestic.config import add_arguments, add_config_argument, add_label_argument
+    from pushrestic.model import OPERATIONS
 
     parser = argparse.ArgumentParser(
         prog="pushrestic",
@@ -151,8 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     delete.add_argument("--backend", required=True, help="the group's backend label")
     delete.add_argument(
         "--operation",
-        choices=("forget", "prune", "check"),
-        help="the group of a forget, prune or check run reported on its own",
+        choices=OPERATIONS,
+        help="the group of a forget, prune, check, stats or snapshots run reported on its own",
     )
     add_arguments(delete, textfile=False)
     config = commands.add_parser(

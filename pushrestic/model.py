@@ -11,6 +11,9 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+#: The operations reported as groups of their own (an ``operation`` label).
+OPERATIONS = ("forget", "prune", "check", "stats", "snapshots")
+
 DEFAULT_LOCATION = "default"
 DEFAULT_BACKEND = "default"
 

@@ -74,3 +74,11 @@ def test_without_global_options_they_have_their_defaults() -> None:
 def test_a_config_after_the_command_wins_over_one_before() -> None:
     args = build_parser().parse_args(["--config", "a.toml", "push", "--config", "b.toml"])
     assert args.config == "b.toml"
+
+
+@pytest.mark.parametrize("operation", ["forget", "prune", "check", "stats", "snapshots"])
+def test_delete_takes_every_operation_reported_as_a_group_of_its_own(operation: str) -> None:
+    args = build_parser().parse_args(
+        ["delete", "--location", "repo", "--backend", "b2", "--operation", operation]
+    )
+    assert args.operation == operation
