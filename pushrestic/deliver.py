@@ -1,30 +1,11 @@
 """Delivering reports to the Pushgateway or a remote-write endpoint: spooled groups
 first, then this run's groups.
 
-For each group: take its lock in the spool (waiting within the deadline),
-carry its last success time forward (from the spool's record, else from what
-the Pushgateway holds), push the whole group with PUT under the retry policy,
-and on a transient failure keep the report in the spool for a later invocation
-or ``pushrestic flush``. A report the gateway refuses for good (a 4xx other
-than 408/429) is set aside in the spool's ``rejected/`` with the gateway's
-answer, never retried by itself and never deleted silently.
-
-The spool never stands in the way of a push: a spool that cannot be locked,
-read or written (a full or read-only disk, an unreadable entry) is worked
-around, each spooled entry is replayed on its own (one bad entry never stops
-the rest), and what could not be kept is said exactly. One deadline covers the
-whole invocation: once it is spent, or once the gateway has failed a push after
-all retries, the remaining reports go straight to the spool, so a hook never
-holds up a backup unit for long.
-
-A remote-write endpoint (:class:`pushrestic.sinks.remote_write.RemoteWrite` as
-``PushSettings.gateway``) is served the same way, by a Deliverer of its own
-sharing the spool (each deliverer handles the entries of its own sink) and,
-through ``budget``, the invocation's deadline. Its reports are spooled as
-exposition text and turned into a remote-write request when they are sent, so
-that their samples are stamped with the time of delivery. Its last success time
-is carried from the spool's record only: a write-only endpoint cannot be asked,
-and the database keeps the older value, which stays true.
+Per group: its spool lock, its last success carried forward, a PUT (or a remote-write
+request) under the retry policy; a transient failure is spooled, a permanent refusal set
+aside in ``rejected/``. The spool never blocks a push, and one deadline covers the whole
+invocation. Why, and how a remote-write endpoint shares the spool and the deadline:
+docs/design/deliver.md.
 """
 
 from __future__ import annotations

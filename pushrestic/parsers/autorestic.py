@@ -4,8 +4,9 @@ autorestic prints a banner per location, ``Backend: NAME`` before each restic
 run, restic's stdout only with ``-v``/``--ci``, restic's stderr after a failure,
 then one error block per failed backend (``location@backend:`` … ``exit status
 N``), and ``Done`` when a whole location succeeded. Hook output and forget
-sections are told apart from backup output. See
-``../shared/reference/autorestic.md``.
+sections are told apart from backup output. See autorestic's source
+(https://github.com/cupcakearmy/autorestic/blob/master/internal/location.go) and the
+logs rebuilt from it, ``tests/fixtures/samples/autorestic-*.reconstructed.log``.
 
 A backend's exit code comes from its error block; a backend of a location that
 ended without an error block for it exited 0. A log cut off mid-location leaves

@@ -1,34 +1,10 @@
 """``restic stats``, text and ``--json``, for every version from 0.9.2 to 0.19.
 
-What restic prints (``cmd/restic/cmd_stats.go`` at each tag)::
-
-    scanning...                                   # text only (0.9.3+)
-    Stats in raw-data mode:                       # 0.10+; 0.9.3-0.9.6: "Stats for all
-                                                  #   snapshots in raw-data mode:"; 0.9.2: none
-         Snapshots processed:  14                 # 0.10+
-            Total Blob Count:  132                # only when > 0
-            Total File Count:  231                # only when > 0
-     Total Uncompressed Size:  105.232 MiB        # 0.15+, raw-data, when > 0
-                  Total Size:  84.212 MiB
-        Compression Progress:  100.00%            # 0.15+, raw-data, when > 0
-           Compression Ratio:  1.25x              # idem
-    Compression Space Saving:  19.98%             # idem
-
-Labels are right-aligned from 0.15, left-padded before (``   Total Blob Count:   N``);
-lines are matched after stripping. ``--json`` prints one object whose first key is
-always ``total_size``; counts are ``omitempty`` from 0.15, ``snapshots_count`` came
-in 0.14, the compression fields in 0.15 (percentages as restic prints them).
-
-restic's JSON does not name its counting mode, and 0.9.2's text does not either:
-the mode is then read from the counts, as each mode fills them in. raw-data counts
-blobs, blobs-per-file counts blobs and files, restore-size and files-by-contents
-count files only, which cannot be told apart: such a result is taken for
-restore-size, restic's default (use the text output for files-by-contents).
-
-Several runs in one input (``restic stats; restic stats --mode raw-data``) give
-one :class:`~pushrestic.model.StatsResult` per mode; of two results of the same
-mode the later one wins. A recognized line whose value does not parse raises
-:class:`~pushrestic.errors.InputError`; other lines are ignored.
+:func:`parse_stats` takes numbered lines and gives one
+:class:`~pushrestic.model.StatsResult` per counting mode (the later result of a mode wins);
+a recognized line whose value does not parse raises :class:`~pushrestic.errors.InputError`,
+other lines are ignored. What restic prints in each version, and how a mode restic does not
+name is told from the counts: docs/design/parsers-stats.md.
 """
 
 from __future__ import annotations
@@ -165,7 +141,8 @@ def parse_stats(lines: NumberedLines, *, source: str = "") -> ResticOutput:
 
 
 def infer_mode(files: int | None, blobs: int | None, compression: bool = False) -> str:
-    """The counting mode a result without one must have been made in (see the module)."""
+    """The counting mode a result without one must have been made in (see
+    docs/design/parsers-stats.md)."""
     if compression or (blobs and not files):
         return RAW_DATA
     if blobs and files:

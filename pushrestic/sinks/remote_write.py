@@ -1,36 +1,10 @@
 """The remote-write sink: each group's series written to a time-series database.
 
-Prometheus remote-write 1.0: one protobuf ``WriteRequest`` per group, snappy
-block-compressed, POSTed with ``Content-Encoding: snappy``, ``Content-Type:
-application/x-protobuf`` and ``X-Prometheus-Remote-Write-Version: 0.1.0``, to
-Prometheus (``--web.enable-remote-write-receiver``, ``/api/v1/write``),
-VictoriaMetrics (``/api/v1/write``; vminsert ``/insert/0/prometheus/api/v1/write``),
-vmagent, Mimir (``/api/v1/push``), Thanos Receive, Grafana Alloy. Every series
-carries ``job`` and ``instance`` and the other grouping labels: the labels the
-Pushgateway would have added from the grouping key.
-
-A database stores samples, not groups, so a report is written differently:
-
-* Samples are stamped when they are delivered, never with the time of the run:
-  a report that waited a day in the spool is not refused as too old. A
-  report is kept (and spooled) as exposition text, and the request is built
-  when it is sent. Every time of the run is in the values
-  (``*_timestamp_seconds``).
-* A write cannot remove what an earlier run wrote, so every report writes
-  every series of its kind of group that :data:`ALWAYS` lists, and a value the
-  run does not know is written as :data:`UNKNOWN` (-1: every one of these
-  series is a count, a size, a duration, a time or an exit code, never
-  negative). A later read of the latest value (``last_over_time``) then never
-  mistakes an earlier run's value for this run's: a partial run (exit code 3)
-  followed by a failure of unknown code reads exit code -1, so
-  ``restic_backup_exit_code == 3`` is false. NaN would say "unknown" better,
-  but VictoriaMetrics does not return NaN samples (``last_over_time`` skips
-  them and returns the older value), so it cannot. The last success time is
-  the exception: it never goes backwards, so an older value is still true and
-  it is written only when known.
-
-The snappy library (``cramjam``, the ``remote-write`` extra) is imported only
-here, when a report is sent; :func:`require_snappy` checks it is installed.
+Prometheus remote-write 1.0 (one snappy-compressed protobuf ``WriteRequest`` per group) to
+Prometheus, VictoriaMetrics, vmagent, Mimir, Thanos Receive or Grafana Alloy. Samples are
+stamped when delivered; every series of :data:`ALWAYS` is written, at :data:`UNKNOWN` when
+the run does not know it. ``cramjam`` (the ``remote-write`` extra) is imported only when a
+report is sent. Why: docs/design/sinks-remote-write.md.
 """
 
 from __future__ import annotations

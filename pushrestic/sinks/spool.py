@@ -1,30 +1,9 @@
 """The spool: reports that could not be pushed, kept until a later run delivers them.
 
-One JSON file per group (gateway, job, grouping key), so the spool holds at
-most one pending entry per group and the latest state wins; each file also
-remembers the group's last success time, which never goes backwards. Files are
-written atomically (temporary file, fsync, rename) with mode 0600, in a
-directory of mode 0700 that must belong to the user and be writable by nobody
-else (as ssh demands of ``~/.ssh``): whoever can write the spool can plant a
-report that is replayed with the user's credentials, or a last success time
-that silences the staleness alert. Processes that work on the same group take
-that group's lock (``flock`` on a per-group lock file, waited for within the
-invocation's deadline), so two pushrestic processes sharing a spool never
-corrupt it or deliver an older state over a newer one.
-
-A report that the gateway refuses for good (a 4xx other than 408/429: a wrong
-URL path, an inconsistent report) is never retried and never deleted: it is
-moved to ``rejected/`` with the gateway's answer, listed by ``pushrestic
-spool`` and ``pushrestic flush``, until the user retries or drops it.
-
-The same directory keeps, per group, the last success time reported
-(``last-success/``), so that a failed run carries it forward even when the
-Pushgateway cannot be asked.
-
-Reports for a remote-write endpoint wait here too (``sink = "remote-write"``),
-as exposition text like the Pushgateway's: the remote-write request is built
-when they are delivered, so that their samples are stamped with the time of
-delivery, not of the run. An entry without a ``sink`` is the Pushgateway's.
+One JSON file per group (written atomically, mode 0600, in a 0700 directory that must be
+the user's and writable by nobody else), a per-group ``flock``, refused reports in
+``rejected/`` and each group's last success time in ``last-success/``; reports for the
+Pushgateway and for a remote-write endpoint alike. Why: docs/design/sinks-spool.md.
 """
 
 from __future__ import annotations
