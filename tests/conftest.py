@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -42,3 +43,11 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for key in list(os.environ):
         if key.startswith(("PUSHRESTIC_", "AUTORESTIC_", "RESTIC_")):
             monkeypatch.delenv(key)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A test run started in the background (``cmd &`` without job control, nohup)
+    inherits SIGINT ignored, and so would every process the tests start: the tests
+    of Ctrl-C and of SIGINT forwarding need it as a terminal delivers it."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
