@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from typing import IO, TYPE_CHECKING
 
 from pushrestic import __version__
+from pushrestic.constants import FORMATS
 from pushrestic.errors import (
     DeliveryError,
     InputError,
@@ -185,7 +186,7 @@ def _format_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--format",
         dest="fmt",
-        choices=("auto", "text", "json", "autorestic"),
+        choices=FORMATS,
         default="auto",
         help="input format (default: detected)",
     )

@@ -1,62 +1,11 @@
 """Wrap a command: pass its output through untouched, parse it as it streams, keep its code.
 
-:func:`run_command` starts the command with its stdout and stderr on pipes
-(stdin is inherited, so prompts work), writes every chunk it reads to the given
-file descriptors at once and unchanged (no line buffering: progress output and
-a password prompt appear as soon as the command prints them), and feeds the
-complete lines of both streams, in arrival order, to one incremental parser.
-Memory stays constant: each stream keeps only its unfinished line, and at most
-``MAX_LINE`` bytes of it.
-
-When the given stdout is a terminal, the command's stdout (and its stderr, when
-that is the same terminal) is a pseudo-terminal instead of a pipe, so that the
-command shows what it shows in a terminal (restic's progress bar, colours), and
-its bytes are still passed through unchanged (output post-processing is off on
-the pseudo-terminal: the real terminal turns LF into CR LF itself). The
-pseudo-terminal gets the terminal's window size, and again on each SIGWINCH
-(then the command is sent SIGWINCH: it may have read the size before it was
-copied). The lines parsed are what the terminal shows of them: a carriage
-return's rewrite keeps what stays on screen, escape sequences are left out, and a line
-rewritten for ever (a one-line progress bar) stays within ``MAX_LINE``. The
-command's stdin stays pushrestic's own, the real terminal: restic reads a
-password there with the echo off as it does without pushrestic, Ctrl-C and
-Ctrl-Z reach it from the terminal as below, and ``--stdin`` still reads a pipe.
-(On a pseudo-terminal as stdin, pushrestic would have to relay every keystroke
-with the real terminal in raw mode, and turn Ctrl-C back into a signal.) The
-pseudo-terminal is never the command's controlling terminal: /dev/tty stays the
-real one. Without a pseudo-terminal (none left), pipes are used.
-
-One thread does it all with a selector over the two pipes and a pidfd of the
-child (where the kernel has none, the child is polled). The child is only
-*observed* to have exited (``waitid(WNOWAIT)``) until the signal handlers are
-restored, and reaped after: a forwarded signal can never reach a process that
-reused its pid. After the child exits, the pipes are drained to their end, but
-for ``DRAIN_SECONDS`` at most: a background grandchild may hold them open.
-
-Signals (SIGINT, SIGTERM, SIGHUP), delivered exactly once to the command:
-
-* pushrestic in the foreground of a terminal: the command stays in
-  pushrestic's process group. The terminal sends its signals (Ctrl-C's SIGINT,
-  a hangup's SIGHUP) to the whole group, so the command gets them directly;
-  forwarding them too would deliver them twice: pushrestic only records them.
-  A terminal never sends SIGTERM: one that pushrestic receives (``kill PID``)
-  is passed on to the command itself. (A shell's ``kill %job`` signals the
-  whole group: the command then gets that SIGTERM twice, which is better than
-  never.) Staying in the group also lets the command read the terminal
-  (restic's password prompt, ssh's) and be stopped and continued with it
-  (Ctrl-Z, ``fg``); in a group of its own it would be stopped by SIGTTIN.
-* Otherwise (cron, systemd, CI, a background job): the command runs in a process
-  group of its own, that nothing but pushrestic signals, and each signal
-  pushrestic receives is forwarded once to that group, so it reaches what the
-  command started too (``sh -c``, autorestic's restic), as Ctrl-C would.
-  Under systemd, use ``KillMode=mixed``: the default (``control-group``)
-  sends SIGTERM to every process of the unit itself.
-
-Either way pushrestic then waits for the command to end (a command that
-ignores the signal runs on; each further signal is passed on in the same way).
-A signal whose disposition was "ignore" (``nohup``) is left ignored, and the
-command inherits that. The previous handlers are restored before returning.
-Handlers can only be set in the main thread; elsewhere signals are not handled.
+:func:`run_command` runs the command with its output on pipes (on a pseudo-terminal when
+pushrestic's stdout is a terminal), passes every chunk through at once and unchanged, feeds
+the lines of both streams to one incremental parser in constant memory, and delivers
+SIGINT, SIGTERM and SIGHUP to the command exactly once. Why it works this way (the
+pseudo-terminal, reaping, the process group in and out of a terminal, ``KillMode=mixed``):
+docs/design/runner.md.
 """
 
 from __future__ import annotations
@@ -83,6 +32,7 @@ from pushrestic.errors import InputError
 
 if TYPE_CHECKING:
     from pushrestic.model import GroupOutput
+    from pushrestic.parsers import RepositoryParser
     from pushrestic.parsers.autorestic import AutoresticParser
     from pushrestic.parsers.restic import ResticParser
 
@@ -99,10 +49,12 @@ CHUNK = 1 << 16  # a pipe's default capacity
 DRAIN_SECONDS = 2.0
 # How often the child is polled for its exit when the kernel gives no pidfd.
 POLL_SECONDS = 0.05
-# The first lines are kept to detect the format: this many that are not skippable,
-# or this many bytes.
-HEAD_LINES = 64
+# The first lines are kept to detect the format: at most this many bytes (and
+# parsers.HEAD_LINES lines that are not skippable).
 HEAD_BYTES = 1 << 20
+# The most output of restic stats or snapshots --json kept to be parsed whole, in
+# characters (restic prints a few lines; snapshots one, cut here at MAX_LINE as any other).
+REPOSITORY_BYTES = 16 << 20
 EXIT_NOT_FOUND = 127
 EXIT_NOT_EXECUTABLE = 126
 
@@ -595,31 +547,36 @@ class _StreamParser:
 
     The parsers are imported here, once the command has started, so that its start
     does not wait for them (its first output does, a few tens of milliseconds, once).
-    With format ``auto`` the first lines are held (HEAD_LINES lines, HEAD_BYTES
-    bytes at most) until :func:`detect_format` can decide. Of the skippable lines
-    (progress, per-item) that arrive together, only the first is decoded and fed:
-    the parsers treat them all alike. A parse error stops the parsing, not the
-    pass-through.
+    Unless the format is ``autorestic``, the first lines are held (a
+    :class:`~pushrestic.parsers.Head`, HEAD_BYTES bytes at most) until
+    :func:`~pushrestic.parsers.decide` can pick the parser, as for ``push``: the
+    output of ``restic stats`` and ``restic snapshots --json``, which its parser
+    reads whole, is kept (REPOSITORY_BYTES at most) and parsed when the command has
+    ended. Of the skippable lines (progress, per-item) that arrive together, only
+    the first is decoded and fed: the parsers treat them all alike. A parse error
+    stops the parsing, not the pass-through.
     """
 
     def __init__(self, fmt: str, source: str) -> None:
+        from pushrestic.parsers import Head
         from pushrestic.parsers.restic import SKIPPABLE_PREFIXES
 
         self._skippable = SKIPPABLE_PREFIXES
+        self._fmt = fmt
         self._source = source
         self._number = 0
-        self._head: list[tuple[int, str]] | None = None
-        self._head_lines = 0
-        self._head_bytes = 0
-        self._head_skippable = False
+        self._head: Head | None = None
         self._parser: ResticParser | AutoresticParser | None = None
+        self._repository: RepositoryParser | None = None
+        self._kept: list[tuple[int, str]] = []  # the repository parser's lines
+        self._kept_size = 0
         self._feed_one: Callable[[int, str], None] | None = None
         self.error: InputError | None = None
         self._bug: Exception | None = None
-        if fmt == "auto":
-            self._head = []
-        else:
+        if fmt == "autorestic":
             self._start(fmt)
+        else:
+            self._head = Head(HEAD_BYTES)
 
     def feed(self, lines: Iterable[bytes]) -> None:
         skippable_fed = False
@@ -630,7 +587,8 @@ class _StreamParser:
                     continue
                 skippable_fed = True
             if self._head is not None:
-                self._hold(raw)
+                if self._head.hold(self._number, raw):
+                    self._decide()
             elif self._feed_one is not None:
                 self._parse(self._number, raw.decode("utf-8", "replace"))
 
@@ -641,7 +599,7 @@ class _StreamParser:
         the command has run to its end.
         """
         if self._head is not None:
-            if not self._head:
+            if not self._head.lines:
                 return (), None
             self._decide()
         if self._bug is not None:
@@ -656,8 +614,11 @@ class _StreamParser:
             return (), error
 
     def _groups(self) -> tuple[GroupOutput, ...]:
+        from pushrestic.model import GroupOutput
         from pushrestic.parsers import groups_of
 
+        if self._repository is not None:
+            return (GroupOutput(None, None, self._repository(self._kept, source=self._source)),)
         assert self._parser is not None
         return tuple(groups_of(self._parser, self._source))
 
@@ -667,28 +628,33 @@ class _StreamParser:
         self._parser = new_parser(fmt, self._source)
         self._feed_one = self._parser.feed
 
-    def _hold(self, raw: bytes) -> None:
-        assert self._head is not None
-        if raw.startswith(self._skippable):
-            if self._head_skippable:
-                return
-            self._head_skippable = True
-        else:
-            self._head_lines += 1
-        self._head.append((self._number, raw.decode("utf-8", "replace")))
-        self._head_bytes += len(raw)
-        if self._head_lines >= HEAD_LINES or self._head_bytes >= HEAD_BYTES:
-            self._decide()
-
     def _decide(self) -> None:
-        from pushrestic.parsers import detect_format
+        from pushrestic.parsers import decide
 
-        head, self._head = self._head or [], None
-        fmt = detect_format(head)
-        log.debug("%s: output detected as %s", self._source, fmt)
-        self._start(fmt)
+        assert self._head is not None
+        head, self._head = self._head.lines, None
+        how = decide(head, self._fmt)
+        if isinstance(how, str):
+            log.debug("%s: output detected as %s", self._source, how)
+            self._start(how)
+        else:
+            log.debug("%s: output of restic stats or snapshots, parsed at its end", self._source)
+            self._repository = how
+            self._feed_one = self._keep
         for number, line in head:
             self._parse(number, line)
+
+    def _keep(self, number: int, line: str) -> None:
+        """Keep a line of a repository command's output, to parse it whole at the end."""
+        self._kept_size += len(line)
+        if self._kept_size > REPOSITORY_BYTES:
+            self._kept.clear()
+            raise InputError(
+                f"more than {REPOSITORY_BYTES >> 20} MiB of restic stats or snapshots output",
+                source=self._source,
+                line=number,
+            )
+        self._kept.append((number, line))
 
     def _parse(self, number: int, line: str) -> None:
         if self._feed_one is None:  # parsing stopped

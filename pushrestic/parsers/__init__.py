@@ -6,7 +6,9 @@ environment), ``stats`` and ``snapshots`` (``restic stats``, ``restic snapshots
 --json``: recognized by their first line); ``units`` converts restic's human
 sizes and durations.
 :func:`parse_groups` picks the format and returns one GroupOutput per
-(location, backend) the input shows.
+(location, backend) the input shows. The format is decided in one place, for it
+and for the wrapper (``runner``): :class:`Head` holds the first lines,
+:func:`decide` picks the parser from them.
 """
 
 from __future__ import annotations
@@ -19,9 +21,18 @@ from pushrestic.constants import FORMATS
 from pushrestic.errors import InputError, NothingToReport
 from pushrestic.model import GroupOutput, ResticOutput
 from pushrestic.parsers.autorestic import AUTORESTIC_MARKERS, AutoresticParser
-from pushrestic.parsers.restic import SKIPPABLE_TEXT, NumberedLines, ResticParser
+from pushrestic.parsers.restic import (
+    SKIPPABLE_PREFIXES,
+    SKIPPABLE_TEXT,
+    NumberedLines,
+    ResticParser,
+)
 
-_PEEK = 64
+# The format is decided on the first this many lines that are not skippable.
+HEAD_LINES = 64
+
+# The parser of a whole ``restic stats`` or ``restic snapshots --json`` output.
+RepositoryParser = Callable[..., ResticOutput]
 
 
 def detect_format(head: list[tuple[int, str]]) -> str:
@@ -37,27 +48,59 @@ def detect_format(head: list[tuple[int, str]]) -> str:
     return "text"
 
 
-def _peek(iterator: Iterator[tuple[int, str]]) -> list[tuple[int, str]]:
-    """The first lines, for detect_format: up to _PEEK lines that are not skippable.
+class Head:
+    """The first lines of an input, held until its format is decided (see :func:`decide`).
 
-    Skippable lines (status floods, -vv items) are all alike to the parsers, so only
-    the first is kept: the format is decided by the same lines whether or not the
-    input layer dropped them, and memory stays bounded.
+    Full at HEAD_LINES lines that are not skippable, or at ``max_size`` (the sizes of
+    the lines held: bytes, or characters for text) if one is given. Skippable lines
+    (status floods, -vv items) are all alike to the parsers, so only the first is
+    held: the format is decided by the same lines whether or not the input layer
+    dropped them, and memory stays bounded.
     """
-    head: list[tuple[int, str]] = []
-    kept = 0
-    skippable_kept = False
-    for item in iterator:
-        if item[1].startswith(SKIPPABLE_TEXT):
-            if skippable_kept:
-                continue
-            skippable_kept = True
+
+    __slots__ = ("_counted", "_max_size", "_size", "_skippable_held", "lines")
+
+    def __init__(self, max_size: int | None = None) -> None:
+        self.lines: list[tuple[int, str]] = []
+        self._counted = 0
+        self._size = 0
+        self._max_size = max_size
+        self._skippable_held = False
+
+    def hold(self, number: int, line: str | bytes) -> bool:
+        """Hold line ``number`` (bytes are decoded as UTF-8, bad bytes replaced), unless
+        it is a skippable line after the first. True once the head is full."""
+        if isinstance(line, bytes):
+            skippable = line.startswith(SKIPPABLE_PREFIXES)
         else:
-            kept += 1
-        head.append(item)
-        if kept >= _PEEK:
-            break
-    return head
+            skippable = line.startswith(SKIPPABLE_TEXT)
+        if skippable:
+            if self._skippable_held:
+                return False
+            self._skippable_held = True
+        else:
+            self._counted += 1
+        self._size += len(line)
+        text = line.decode("utf-8", "replace") if isinstance(line, bytes) else line
+        self.lines.append((number, text))
+        return self._counted >= HEAD_LINES or (
+            self._max_size is not None and self._size >= self._max_size
+        )
+
+
+def decide(head: list[tuple[int, str]], fmt: str = "auto") -> str | RepositoryParser:
+    """How an input whose first lines are ``head`` is parsed, given ``--format`` ``fmt``.
+
+    ``restic stats`` and ``restic snapshots --json`` output (unless ``fmt`` is
+    'autorestic') by its repository parser, whole (see :func:`repository_parser`);
+    anything else by the incremental parser (see :func:`new_parser`) of the format
+    returned: ``fmt``, or for 'auto' what :func:`detect_format` finds.
+    """
+    if fmt == "auto":
+        fmt = detect_format(head)
+    if fmt != "autorestic" and (repository := repository_parser(head)) is not None:
+        return repository
+    return fmt
 
 
 def parse_groups(lines: NumberedLines, *, fmt: str = "auto", source: str = "") -> list[GroupOutput]:
@@ -71,19 +114,22 @@ def parse_groups(lines: NumberedLines, *, fmt: str = "auto", source: str = "") -
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}")
     iterator: Iterator[tuple[int, str]] = iter(lines)
-    head = _peek(iterator)
-    if not head:
+    head = Head()
+    for number, line in iterator:
+        if head.hold(number, line):
+            break
+    if not head.lines:
         raise InputError("empty input: no restic output to report on", source=source)
-    if fmt == "auto":
-        fmt = detect_format(head)
-    if fmt != "autorestic" and (repository := repository_parser(head)) is not None:
-        return [GroupOutput(None, None, repository(itertools.chain(head, iterator), source=source))]
-    parser = new_parser(fmt, source)
-    parser.feed_all(itertools.chain(head, iterator))
+    how = decide(head.lines, fmt)
+    every_line = itertools.chain(head.lines, iterator)
+    if not isinstance(how, str):
+        return [GroupOutput(None, None, how(every_line, source=source))]
+    parser = new_parser(how, source)
+    parser.feed_all(every_line)
     return groups_of(parser, source)
 
 
-def repository_parser(head: list[tuple[int, str]]) -> Callable[..., ResticOutput] | None:
+def repository_parser(head: list[tuple[int, str]]) -> RepositoryParser | None:
     """The parser of ``restic stats`` or ``restic snapshots --json`` output, if the
     first lines show one (see ``stats.detect``, ``snapshots.detect``), else None."""
     from pushrestic.parsers import snapshots, stats

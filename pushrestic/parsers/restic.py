@@ -12,14 +12,18 @@ to 0.15.1 can inject look-alike lines before it, and a script may run several.
 :func:`parse_restic` is the pure entry point: lines in, a frozen
 :class:`~pushrestic.model.ResticOutput` out. Unrecognized lines are ignored;
 a recognized line whose values do not parse raises :class:`InputError`.
-See ``../shared/reference/restic-output.md`` for every line handled here.
+The lines handled here are those restic prints (its source at each release tag:
+https://github.com/restic/restic/blob/master/internal/ui/backup/text.go and ``json.go``
+beside it, ``cmd/restic/cmd_forget.go``, ``cmd_prune.go``, ``cmd_check.go``); real and
+rebuilt logs of each are in ``tests/fixtures/samples/`` (see its ``manifest.json``).
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable
+import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +56,16 @@ SKIPPABLE_TEXT = tuple(p.decode() for p in SKIPPABLE_PREFIXES)
 
 
 _compile = ascii_pattern
+
+
+def _exactly(*texts: str) -> Callable[[str], re.Match[str] | None]:
+    """A matcher of a line that is one of ``texts``."""
+    return _compile("|".join(re.escape(text) for text in texts)).fullmatch
+
+
+def _starting(*texts: str) -> Callable[[str], re.Match[str] | None]:
+    """A matcher of a line that starts with one of ``texts``."""
+    return _compile("|".join(re.escape(text) for text in texts)).match
 
 
 _ANSI = _compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -109,25 +123,13 @@ _OTHER_RESTIC = _compile(
     r"|Applying Policy: .*|no errors were found"
     r"|\[\d+:\d\d(?::\d\d)?\] .*"
 )
-# Lines only ``restic check`` prints (cmd_check.go, 0.9 to 0.19): the lock line is
-# left out by --no-lock, so every other one must say "check" on its own.
-_CHECK_MARKERS = frozenset(
-    {
-        "create exclusive lock for repository",
-        "load indexes",
-        "check all packs",
-        "check snapshots, trees and blobs",
-        "read all data",
-        "read all filtered data",  # 0.18+
-    }
-)
 _CHECK_READ = _compile(
     r"read (?:group #\d+ of \d+ data packs \(out of total \d+ packs in \d+ groups\)"
     r"|[0-9.]+% of data packs|\d+ bytes of data packs)"
 )
 # Its verdicts: 'LoadIndex returned errors' up to 0.16, then 'repository contains errors'
 # for a damaged index too, after one of the repair hints (0.17+).
-_CHECK_FATAL = frozenset({"Fatal: repository contains errors", "Fatal: LoadIndex returned errors"})
+_CHECK_FATAL = ("Fatal: repository contains errors", "Fatal: LoadIndex returned errors")
 _CHECK_HINTS = (
     "The repository index is damaged and must be repaired.",
     "The repository is damaged and must be repaired.",
@@ -239,151 +241,19 @@ class ResticParser:
     # -- text ------------------------------------------------------------
 
     def _text(self, number: int, line: str) -> None:
+        """One text line: told by its first four characters (see _TEXT_RULES), then by
+        the few lines that can start with anything."""
         if line[-1] == ")" and _is_item_tail(line):  # the rest of a -vv item line
             self._recognized = self._backup_seen = True
             return
-        head = line[:4]
-        if head == "File":
-            if m := _FILES.fullmatch(line):
-                self._new_block()["files"] = tuple(int(x) for x in m.groups())
-                return
-        elif head == "Dirs":
-            if m := _DIRS.fullmatch(line):
-                self._current_block()["dirs"] = tuple(int(x) for x in m.groups())
-                return
-        elif head in ("Data", "Tree"):
-            if m := _BLOBS.fullmatch(line):
-                self._current_block()[m.group(1).lower() + "_blobs"] = int(m.group(2))
-                return
-        elif head in ("Adde", "Woul"):
-            if m := _ADDED.fullmatch(line):
-                block = self._current_block()
-                block["added"] = self._size(number, m.group(2))
-                if m.group(3) is not None:
-                    block["stored"] = self._size(number, m.group(3))
-                block["dry_run"] = m.group(1) == "Would add"
-                return
-            if _FORGET_DRY.fullmatch(line):
-                self._forget_seen = self._forget_dry = self._recognized = True
-                return
-            if _PRUNE_DRY.match(line):
-                self._prune_state().dry_run = True
-                self._recognized = True
-                return
-        elif head == "proc":
-            if m := _PROCESSED.fullmatch(line):
-                block = self._current_block()
-                block["processed_files"] = int(m.group(1))
-                block["processed_bytes"] = self._size(number, m.group(2))
-                block["duration"] = self._duration(number, m.group(3))
-                return
-        elif head == "snap":
-            if m := _SNAPSHOT_SAVED.fullmatch(line):
-                self._snapshot_id = m.group(1)
-                self._backup_seen = self._recognized = True
-                self._section = "backup"
-                return
-        elif head == "skip":
-            if line == "skipped creating snapshot":
-                self._skipped = self._backup_seen = self._recognized = True
-                return
-        elif head == "usin":
-            if m := _PARENT.fullmatch(line):
-                self._parent_id = m.group(1)
-                self._backup_seen = self._recognized = True
-                self._section = "backup"
-                return
-            if line.startswith("using temporary cache in "):  # check only
-                self._check_line()
-                return
-        elif head == "no p":
-            if line == "no parent snapshot found, will read all files":
-                self._backup_seen = self._recognized = True
-                self._section = "backup"
-                return
-        elif head == "erro":
-            if line.startswith("error: "):
-                if self._section == "check":
-                    self._loose_errors += 1
-                elif self._section:
-                    self._errors += 1
-                else:  # a backup's or a check's: attributed in result()
-                    self._unplaced_errors += 1
-                self._recognized = True
-                return
-        elif head == "Warn":
-            if _UNREADABLE.match(line):
-                self._unreadable = self._backup_seen = self._recognized = True
-                return
-        elif head == "Fata":
-            if line.startswith("Fatal: "):
-                if line in _CHECK_FATAL:
-                    self._check_line()
-                self._set_fatal(line)
-                return
-        elif head == "unab":
-            if line.startswith("unable to create lock in backend: "):
-                self._set_fatal(line)
-                return
-        elif head == "sign":
-            if _INTERRUPT.fullmatch(line):
-                self._interrupted = True
-                self._set_fatal(line)
-                return
-        elif head == "rest":
-            if m := _VERSION.match(line):
-                self._version = m.group(1)
-                self._unreported_command("version")
-                return
-        elif head == "crea":
-            if _INIT.fullmatch(line):
-                self._unreported_command("init")
-                return
-        elif head == "succ":
-            if _UNLOCK.fullmatch(line):
-                self._unreported_command("unlock")
-                return
-        elif head == "The ":
-            if line.startswith(_CHECK_HINTS):
-                self._check_line()
-                return
-        elif head == "read":
-            if _CHECK_READ.fullmatch(line):
-                self._check_line()
-                return
-        elif head in ("keep", "remo"):
-            if m := _KEEP.fullmatch(line):
-                self._kept += int(m.group(1))
-                self._forget_seen = self._recognized = True
-                self._section = "forget"
-                return
-            if m := _REMOVE.fullmatch(line):
-                self._removed += int(m.group(1))
-                self._forget_seen = self._recognized = True
-                self._section = "forget"
-                return
-            if _REMOVED_ONE.fullmatch(line):
-                self._removed += 1
-                self._forget_seen = self._recognized = True
-                return
-        elif head == "Appl":
-            if line.startswith("Applying Policy: "):
-                self._forget_seen = self._recognized = True
-                self._section = "forget"
-                return
-        elif "0" <= head[0] <= "9" and _FORGET_DRY_PRUNE.fullmatch(line):
-            self._forget_seen = self._forget_dry = self._recognized = True
-            return
-        if self._prune_line(number, line):
-            return
-        if line == "no errors were found":
-            self._check_seen = self._recognized = True
-            self._check_ok = True
-            self._section = "check"
-            return
-        if line in _CHECK_MARKERS:
-            self._check_line()
-            return
+        rules = _TEXT_RULES.get(line[:4])
+        if rules is None and "0" <= line[0] <= "9":
+            rules = _COUNT_RULES
+        if rules is not None:
+            for matcher, handle in rules:
+                if (match := matcher(line)) is not None:
+                    handle(self, number, match)
+                    return
         if _MISSING_SOURCE.fullmatch(line):
             self._missing += 1
             self._errors += 1
@@ -395,28 +265,132 @@ class ResticParser:
             elif _SNAPSHOTS_TABLE.fullmatch(line):
                 self._unreported_command("snapshots")
 
-    def _prune_line(self, number: int, line: str) -> bool:
-        if m := _PRUNE_ROW.fullmatch(line):
-            prune = self._prune_state()
-            key = m.group(1).replace(" ", "_")
-            prune.values[key + "_blobs"] = int(m.group(2))
-            prune.values[key + "_bytes"] = self._size(number, m.group(3))
-            return True
-        if m := _PRUNE_UNUSED.match(line):
-            self._prune_state().values["unused_bytes"] = self._size(number, m.group(1))
-            return True
-        if m := _OLD_PRUNE_CONTAINS.fullmatch(line):
-            self._prune_state().old_size = self._size(number, m.group(3))
-            return True
-        if m := _OLD_PRUNE_FOUND.fullmatch(line):
-            self._prune_state().values["total_prune_blobs"] = int(m.group(3))
-            return True
-        if m := _OLD_PRUNE_FREES.fullmatch(line):
-            prune = self._prune_state()
-            prune.values["total_prune_bytes"] = self._size(number, m.group(3))
-            prune.values["rewrite_packs"] = int(m.group(2))
-            return True
-        return False
+    # The handlers of _TEXT_RULES: ``match`` is the rule's match, ``match.string`` the line.
+
+    def _on_files(self, number: int, match: re.Match[str]) -> None:
+        self._new_block()["files"] = tuple(int(x) for x in match.groups())
+
+    def _on_dirs(self, number: int, match: re.Match[str]) -> None:
+        self._current_block()["dirs"] = tuple(int(x) for x in match.groups())
+
+    def _on_blobs(self, number: int, match: re.Match[str]) -> None:
+        self._current_block()[match.group(1).lower() + "_blobs"] = int(match.group(2))
+
+    def _on_added(self, number: int, match: re.Match[str]) -> None:
+        block = self._current_block()
+        block["added"] = self._size(number, match.group(2))
+        if match.group(3) is not None:
+            block["stored"] = self._size(number, match.group(3))
+        block["dry_run"] = match.group(1) == "Would add"
+
+    def _on_processed(self, number: int, match: re.Match[str]) -> None:
+        block = self._current_block()
+        block["processed_files"] = int(match.group(1))
+        block["processed_bytes"] = self._size(number, match.group(2))
+        block["duration"] = self._duration(number, match.group(3))
+
+    def _on_snapshot_saved(self, number: int, match: re.Match[str]) -> None:
+        self._snapshot_id = match.group(1)
+        self._backup_seen = self._recognized = True
+        self._section = "backup"
+
+    def _on_snapshot_skipped(self, number: int, match: re.Match[str]) -> None:
+        self._skipped = self._backup_seen = self._recognized = True
+
+    def _on_parent(self, number: int, match: re.Match[str]) -> None:
+        self._parent_id = match.group(1)
+        self._backup_seen = self._recognized = True
+        self._section = "backup"
+
+    def _on_no_parent(self, number: int, match: re.Match[str]) -> None:
+        self._backup_seen = self._recognized = True
+        self._section = "backup"
+
+    def _on_error(self, number: int, match: re.Match[str]) -> None:
+        if self._section == "check":
+            self._loose_errors += 1
+        elif self._section:
+            self._errors += 1
+        else:  # a backup's or a check's: attributed in result()
+            self._unplaced_errors += 1
+        self._recognized = True
+
+    def _on_unreadable(self, number: int, match: re.Match[str]) -> None:
+        self._unreadable = self._backup_seen = self._recognized = True
+
+    def _on_check_fatal(self, number: int, match: re.Match[str]) -> None:
+        self._check_line()
+        self._set_fatal(match.string)
+
+    def _on_fatal(self, number: int, match: re.Match[str]) -> None:
+        self._set_fatal(match.string)
+
+    def _on_interrupt(self, number: int, match: re.Match[str]) -> None:
+        self._interrupted = True
+        self._set_fatal(match.string)
+
+    def _on_version(self, number: int, match: re.Match[str]) -> None:
+        self._version = match.group(1)
+        self._unreported_command("version")
+
+    def _on_init(self, number: int, match: re.Match[str]) -> None:
+        self._unreported_command("init")
+
+    def _on_unlock(self, number: int, match: re.Match[str]) -> None:
+        self._unreported_command("unlock")
+
+    def _on_check(self, number: int, match: re.Match[str]) -> None:
+        self._check_line()
+
+    def _on_no_errors(self, number: int, match: re.Match[str]) -> None:
+        self._check_seen = self._recognized = True
+        self._check_ok = True
+        self._section = "check"
+
+    def _on_keep(self, number: int, match: re.Match[str]) -> None:
+        self._kept += int(match.group(1))
+        self._forget_seen = self._recognized = True
+        self._section = "forget"
+
+    def _on_remove(self, number: int, match: re.Match[str]) -> None:
+        self._removed += int(match.group(1))
+        self._forget_seen = self._recognized = True
+        self._section = "forget"
+
+    def _on_removed_one(self, number: int, match: re.Match[str]) -> None:
+        self._removed += 1
+        self._forget_seen = self._recognized = True
+
+    def _on_policy(self, number: int, match: re.Match[str]) -> None:
+        self._forget_seen = self._recognized = True
+        self._section = "forget"
+
+    def _on_forget_dry_run(self, number: int, match: re.Match[str]) -> None:
+        self._forget_seen = self._forget_dry = self._recognized = True
+
+    def _on_prune_dry_run(self, number: int, match: re.Match[str]) -> None:
+        self._prune_state().dry_run = True
+        self._recognized = True
+
+    def _on_prune_row(self, number: int, match: re.Match[str]) -> None:
+        prune = self._prune_state()
+        key = match.group(1).replace(" ", "_")
+        prune.values[key + "_blobs"] = int(match.group(2))
+        prune.values[key + "_bytes"] = self._size(number, match.group(3))
+
+    def _on_prune_unused(self, number: int, match: re.Match[str]) -> None:
+        self._prune_state().values["unused_bytes"] = self._size(number, match.group(1))
+
+    def _on_old_prune_contains(self, number: int, match: re.Match[str]) -> None:
+        self._prune_state().old_size = self._size(number, match.group(3))
+
+    def _on_old_prune_found(self, number: int, match: re.Match[str]) -> None:
+        self._prune_state().values["total_prune_blobs"] = int(match.group(3))
+
+    def _on_old_prune_frees(self, number: int, match: re.Match[str]) -> None:
+        prune = self._prune_state()
+        prune.values["total_prune_bytes"] = self._size(number, match.group(3))
+        prune.values["rewrite_packs"] = int(match.group(2))
 
     # -- JSON ------------------------------------------------------------
 
@@ -428,33 +402,11 @@ class ResticParser:
             return
         kind = record.get("message_type")
         if kind == "summary":
-            self._recognized = True
-            if "num_errors" in record:
-                self._check_seen = True
-                errors = _int(record, "num_errors", number, self._source)
-                self._check_errors = errors
-                self._check_ok = errors == 0
-            else:
-                self._json_backup_summary(number, record)
+            self._json_summary(number, record)
         elif kind == "error":
-            self._recognized = True
-            if "during" in record or "item" in record:  # backup: a file could not be read
-                # The scanner's errors (only counting files for the progress) do not
-                # raise restic's error count, nor its exit code; the archiver's do.
-                if record.get("during") != "scan":
-                    self._errors += 1
-                self._backup_seen = True
-            else:  # check (0.18+) and anything else: attributed in result()
-                self._loose_errors += 1
+            self._json_error(record)
         elif kind == "exit_error":
-            self._recognized = True
-            self._exit_error = _int(record, "code", number, self._source)
-            message = record.get("message")
-            text = message if isinstance(message, str) else ""
-            if self._exit_error == 3 or _UNREADABLE.match(text):
-                self._unreadable = True
-            elif self._exit_error != 0:
-                self._set_fatal(text.split("\n", 1)[0] or f"exit code {self._exit_error}")
+            self._json_exit_error(number, record)
         elif kind in ("status", "verbose_status"):
             self._recognized = self._backup_seen = True
         elif kind == "version" or (kind is None and "go_version" in record):
@@ -464,6 +416,38 @@ class ResticParser:
             self._unreported_command("version")
         elif kind == "initialized":  # init --json (0.15+)
             self._unreported_command("init")
+
+    def _json_summary(self, number: int, record: dict[str, Any]) -> None:
+        """A check's summary (0.18+) or a backup's."""
+        self._recognized = True
+        if "num_errors" in record:
+            self._check_seen = True
+            errors = _int(record, "num_errors", number, self._source)
+            self._check_errors = errors
+            self._check_ok = errors == 0
+        else:
+            self._json_backup_summary(number, record)
+
+    def _json_error(self, record: dict[str, Any]) -> None:
+        self._recognized = True
+        if "during" in record or "item" in record:  # backup: a file could not be read
+            # The scanner's errors (only counting files for the progress) do not
+            # raise restic's error count, nor its exit code; the archiver's do.
+            if record.get("during") != "scan":
+                self._errors += 1
+            self._backup_seen = True
+        else:  # check (0.18+) and anything else: attributed in result()
+            self._loose_errors += 1
+
+    def _json_exit_error(self, number: int, record: dict[str, Any]) -> None:
+        self._recognized = True
+        self._exit_error = _int(record, "code", number, self._source)
+        message = record.get("message")
+        text = message if isinstance(message, str) else ""
+        if self._exit_error == 3 or _UNREADABLE.match(text):
+            self._unreadable = True
+        elif self._exit_error != 0:
+            self._set_fatal(text.split("\n", 1)[0] or f"exit code {self._exit_error}")
 
     def _json_backup_summary(self, number: int, record: dict[str, Any]) -> None:
         values: dict[str, Any] = {}
@@ -676,6 +660,84 @@ class ResticParser:
             deleted_blobs=values.get("to_delete_blobs"),
             repack_removed_blobs=values.get("this_removes_blobs"),
         )
+
+
+# How ResticParser._text tells a text line: by its first four characters, the rules to try
+# in order. A rule is a matcher (a pattern's fullmatch: the whole line; its match: how the
+# line starts) and the handler of the match. A line no rule takes may still be one of the
+# few that start with anything (a missing source, the lines that only show restic's).
+_Rule = tuple[
+    Callable[[str], re.Match[str] | None], Callable[[ResticParser, int, re.Match[str]], None]
+]
+_P = ResticParser
+
+_ADDED_RULE: _Rule = (_ADDED.fullmatch, _P._on_added)
+_BLOBS_RULE: _Rule = (_BLOBS.fullmatch, _P._on_blobs)
+_PRUNE_ROW_RULE: _Rule = (_PRUNE_ROW.fullmatch, _P._on_prune_row)
+
+_TEXT_RULES: dict[str, tuple[_Rule, ...]] = {
+    # backup
+    "File": ((_FILES.fullmatch, _P._on_files),),
+    "Dirs": ((_DIRS.fullmatch, _P._on_dirs),),
+    "Data": (_BLOBS_RULE,),
+    "Tree": (_BLOBS_RULE,),
+    "Adde": (_ADDED_RULE,),
+    "Woul": (
+        _ADDED_RULE,
+        (_FORGET_DRY.fullmatch, _P._on_forget_dry_run),
+        (_PRUNE_DRY.match, _P._on_prune_dry_run),
+    ),
+    "proc": ((_PROCESSED.fullmatch, _P._on_processed),),
+    "snap": ((_SNAPSHOT_SAVED.fullmatch, _P._on_snapshot_saved),),
+    "skip": ((_exactly("skipped creating snapshot"), _P._on_snapshot_skipped),),
+    "usin": (
+        (_PARENT.fullmatch, _P._on_parent),
+        (_starting("using temporary cache in "), _P._on_check),  # check only
+    ),
+    "no p": ((_exactly("no parent snapshot found, will read all files"), _P._on_no_parent),),
+    "Warn": ((_UNREADABLE.match, _P._on_unreadable),),
+    # any command's verdicts
+    "erro": ((_starting("error: "), _P._on_error),),
+    "Fata": (
+        (_exactly(*_CHECK_FATAL), _P._on_check_fatal),
+        (_starting("Fatal: "), _P._on_fatal),
+    ),
+    "unab": ((_starting("unable to create lock in backend: "), _P._on_fatal),),
+    "sign": ((_INTERRUPT.fullmatch, _P._on_interrupt),),
+    # commands whose output holds nothing to report
+    "rest": ((_VERSION.match, _P._on_version),),
+    "crea": (
+        (_INIT.fullmatch, _P._on_init),
+        (_exactly("create exclusive lock for repository"), _P._on_check),
+    ),
+    "succ": ((_UNLOCK.fullmatch, _P._on_unlock),),
+    # check: lines only it prints (cmd_check.go, 0.9 to 0.19); the lock line is left out
+    # by --no-lock, so every other one must say "check" on its own
+    "The ": ((_starting(*_CHECK_HINTS), _P._on_check),),
+    "read": (
+        (_CHECK_READ.fullmatch, _P._on_check),
+        (_exactly("read all data", "read all filtered data"), _P._on_check),  # 0.18+
+    ),
+    "load": ((_exactly("load indexes"), _P._on_check),),
+    "chec": ((_exactly("check all packs", "check snapshots, trees and blobs"), _P._on_check),),
+    "no e": ((_exactly("no errors were found"), _P._on_no_errors),),
+    # forget
+    "keep": ((_KEEP.fullmatch, _P._on_keep),),
+    "remo": ((_REMOVE.fullmatch, _P._on_remove), (_REMOVED_ONE.fullmatch, _P._on_removed_one)),
+    "Appl": ((_starting("Applying Policy: "), _P._on_policy),),
+    # prune, 0.12+ ('to repack:  69 blobs / 1.078 MiB') and before it
+    "to r": (_PRUNE_ROW_RULE,),
+    "this": (_PRUNE_ROW_RULE,),
+    "to d": (_PRUNE_ROW_RULE,),
+    "tota": (_PRUNE_ROW_RULE,),
+    "rema": (_PRUNE_ROW_RULE,),
+    "unus": ((_PRUNE_UNUSED.match, _P._on_prune_unused),),
+    "repo": ((_OLD_PRUNE_CONTAINS.fullmatch, _P._on_old_prune_contains),),
+    "foun": ((_OLD_PRUNE_FOUND.fullmatch, _P._on_old_prune_found),),
+    "will": ((_OLD_PRUNE_FREES.fullmatch, _P._on_old_prune_frees),),
+}
+# Lines that start with a count: '3 snapshots would be removed, running prune dry run'.
+_COUNT_RULES: tuple[_Rule, ...] = ((_FORGET_DRY_PRUNE.fullmatch, _P._on_forget_dry_run),)
 
 
 def parse_restic(lines: NumberedLines, *, source: str = "") -> ResticOutput:

@@ -1,8 +1,9 @@
 """restic's output, text and --json, 0.9 to 0.19: every sample, and what only the reference shows.
 
 The manifest's ``expected`` values are the ground truth for the samples; the
-hand-written logs below are built from the format strings quoted in
-``shared/reference/restic-output.md`` for the cases no sample holds.
+hand-written logs below are built from restic's format strings (its source at each
+release tag, e.g. https://github.com/restic/restic/blob/master/internal/ui/backup/text.go)
+for the cases no sample holds.
 """
 
 from __future__ import annotations
