@@ -475,10 +475,17 @@ def _flush(args: argparse.Namespace) -> int:
 
 
 def _flush_one(args: argparse.Namespace, deliverer: Deliverer) -> int:
-    from pushrestic.transport import redact_url
-
     if deliverer.result.untrusted_spool:
         raise UsageError(deliverer.result.untrusted_spool)
+    _tidy_spool(args, deliverer)
+    deliverer.replay(adopt=args.adopt)
+    return _flushed(deliverer)
+
+
+def _tidy_spool(args: argparse.Namespace, deliverer: Deliverer) -> None:
+    """What ``flush`` was asked to do before delivering: retry or drop kept reports."""
+    from pushrestic.transport import redact_url
+
     if args.retry_rejected:
         for rejected in deliverer.retry_rejected():
             print(f"retrying {rejected.entry.name}, refused {_when(rejected.rejected_at)}")
@@ -491,7 +498,12 @@ def _flush_one(args: argparse.Namespace, deliverer: Deliverer) -> int:
             print(
                 f"dropped {entry.name} (spooled for {redact_url(entry.gateway)}, job {entry.job})"
             )
-    deliverer.replay(adopt=args.adopt)
+
+
+def _flushed(deliverer: Deliverer) -> int:
+    """Say what ``flush`` delivered and what still waits; 75 when a report it tried was not."""
+    from pushrestic.transport import redact_url
+
     result = deliverer.result
     for name in result.replayed:
         print(f"delivered {name}")

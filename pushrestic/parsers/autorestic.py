@@ -125,7 +125,7 @@ class AutoresticParser:
             if stripped:
                 self._target_group.fed += 1
 
-    def _structural(self, line: str) -> bool:
+    def _structural(self, line: str) -> bool:  # noqa: C901, PLR0912, PLR0915  one branch per kind of autorestic line, tried in an order that matters (a banner ends the section before it)
         """Handle one of autorestic's own lines; False if the line is not one."""
         if m := _BANNER.fullmatch(line):
             self._end_location()
