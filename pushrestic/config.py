@@ -28,7 +28,7 @@ import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pushrestic.errors import UsageError
 
@@ -43,19 +43,39 @@ DEFAULT_PATHS = ("~/.config/pushrestic/config.toml", "/etc/pushrestic/config.tom
 _WARNED: set[str] = set()  # the files others may read that were warned about
 
 
-@dataclass(frozen=True, slots=True)
+Kind = Literal["str", "path", "bool", "int", "float", "labels", "headers"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Field:
-    """One setting: its key in the file, its flag (argparse dest), its variable."""
+    """One setting.
+
+    ``key``: its name in the file (``section.name``). ``kind``: how a value is read
+    (see :data:`_CONVERTERS`; ``labels`` and ``headers`` are tables merged from the
+    file and the repeatable flag). ``option``: its command-line flag (``--spool-dir``),
+    None when it has none (a secret: ``ps`` shows flags). ``env``: its environment
+    variable. ``default``: its value when nothing sets it, or ``default_factory``
+    computes it when it is needed (the host name); ``default_help``: the default as
+    ``--help`` says it, when not a value.
+    """
 
     key: str
-    kind: str  # str | int | float | bool | path | labels
+    kind: Kind
     help: str
-    flag: str | None = None
     option: str | None = None
     env: str | None = None
     secret: bool = False
-    default: Callable[[], Any] | None = None
-    default_help: str | None = None  # the default as --help says it, when not a value
+    default: Any = None
+    default_factory: Callable[[], Any] | None = None
+    default_help: str | None = None
+
+    @property
+    def dest(self) -> str | None:
+        """The attribute argparse keeps the flag's value in (``--spool-dir``: ``spool_dir``)."""
+        return self.option.removeprefix("--").replace("-", "_") if self.option else None
+
+    def default_value(self) -> Any:
+        return self.default_factory() if self.default_factory is not None else self.default
 
 
 def _hostname() -> str:
@@ -74,159 +94,155 @@ def _spool() -> str:
 
 SCHEMA: tuple[Field, ...] = (
     Field(
-        "pushgateway.url", "str", "Pushgateway URL", "gateway", "--gateway", "PUSHRESTIC_GATEWAY"
+        key="pushgateway.url",
+        kind="str",
+        help="Pushgateway URL",
+        option="--gateway",
+        env="PUSHRESTIC_GATEWAY",
     ),
     Field(
-        "pushgateway.job",
-        "str",
-        "job label of the grouping key",
-        "job",
-        "--job",
-        "PUSHRESTIC_JOB",
-        default=lambda: "restic",
+        key="pushgateway.job",
+        kind="str",
+        help="job label of the grouping key",
+        option="--job",
+        env="PUSHRESTIC_JOB",
+        default="restic",
     ),
     Field(
-        "pushgateway.instance",
-        "str",
-        "instance label of the grouping key (may be empty)",
-        "instance",
-        "--instance",
-        "PUSHRESTIC_INSTANCE",
-        default=_hostname,
+        key="pushgateway.instance",
+        kind="str",
+        help="instance label of the grouping key (may be empty)",
+        option="--instance",
+        env="PUSHRESTIC_INSTANCE",
+        default_factory=_hostname,
         default_help="the host name",
     ),
     Field(
-        "pushgateway.grouping_labels",
-        "labels",
-        "extra labels in every group's key",
-        "grouping_label",
-        "--grouping-label",
+        key="pushgateway.grouping_labels",
+        kind="labels",
+        help="extra labels in every group's key",
+        option="--grouping-label",
     ),
     Field(
-        "pushgateway.username",
-        "str",
-        "basic-auth user",
-        "basic_auth_user",
-        "--basic-auth-user",
-        "PUSHRESTIC_USERNAME",
+        key="pushgateway.username",
+        kind="str",
+        help="basic-auth user",
+        option="--basic-auth-user",
+        env="PUSHRESTIC_USERNAME",
     ),
     Field(
-        "pushgateway.password", "str", "basic-auth password", env="PUSHRESTIC_PASSWORD", secret=True
+        key="pushgateway.password",
+        kind="str",
+        help="basic-auth password",
+        env="PUSHRESTIC_PASSWORD",
+        secret=True,
     ),
     Field(
-        "pushgateway.password_file",
-        "path",
-        "file holding the basic-auth password",
-        "password_file",
-        "--password-file",
-        "PUSHRESTIC_PASSWORD_FILE",
+        key="pushgateway.password_file",
+        kind="path",
+        help="file holding the basic-auth password",
+        option="--password-file",
+        env="PUSHRESTIC_PASSWORD_FILE",
     ),
     Field(
-        "pushgateway.bearer_token",
-        "str",
-        "bearer token",
+        key="pushgateway.bearer_token",
+        kind="str",
+        help="bearer token",
         env="PUSHRESTIC_BEARER_TOKEN",
         secret=True,
     ),
     Field(
-        "pushgateway.bearer_token_file",
-        "path",
-        "file holding the bearer token",
-        "bearer_token_file",
-        "--bearer-token-file",
-        "PUSHRESTIC_BEARER_TOKEN_FILE",
+        key="pushgateway.bearer_token_file",
+        kind="path",
+        help="file holding the bearer token",
+        option="--bearer-token-file",
+        env="PUSHRESTIC_BEARER_TOKEN_FILE",
     ),
     Field(
-        "pushgateway.ca_file",
-        "path",
-        "CA bundle to verify the gateway",
-        "ca_file",
-        "--ca-file",
-        "PUSHRESTIC_CA_FILE",
+        key="pushgateway.ca_file",
+        kind="path",
+        help="CA bundle to verify the gateway",
+        option="--ca-file",
+        env="PUSHRESTIC_CA_FILE",
     ),
     Field(
-        "pushgateway.client_cert",
-        "path",
-        "client certificate (mTLS)",
-        "client_cert",
-        "--client-cert",
-        "PUSHRESTIC_CLIENT_CERT",
+        key="pushgateway.client_cert",
+        kind="path",
+        help="client certificate (mTLS)",
+        option="--client-cert",
+        env="PUSHRESTIC_CLIENT_CERT",
     ),
     Field(
-        "pushgateway.client_key",
-        "path",
-        "client certificate's key (mTLS)",
-        "client_key",
-        "--client-key",
-        "PUSHRESTIC_CLIENT_KEY",
+        key="pushgateway.client_key",
+        kind="path",
+        help="client certificate's key (mTLS)",
+        option="--client-key",
+        env="PUSHRESTIC_CLIENT_KEY",
     ),
     Field(
-        "pushgateway.insecure",
-        "bool",
-        "do not verify the gateway's certificate",
-        "insecure",
-        "--insecure",
-        default=lambda: False,
+        key="pushgateway.insecure",
+        kind="bool",
+        help="do not verify the gateway's certificate",
+        option="--insecure",
+        default=False,
     ),
     Field(
-        "pushgateway.attempts",
-        "int",
-        "attempts per push",
-        "attempts",
-        "--attempts",
-        default=lambda: 5,
+        key="pushgateway.attempts",
+        kind="int",
+        help="attempts per push",
+        option="--attempts",
+        default=5,
     ),
     Field(
-        "pushgateway.deadline",
-        "float",
-        "seconds for all pushes of one invocation",
-        "deadline",
-        "--deadline",
-        default=lambda: 60.0,
+        key="pushgateway.deadline",
+        kind="float",
+        help="seconds for all pushes of one invocation",
+        option="--deadline",
+        default=60.0,
     ),
     Field(
-        "pushgateway.timeout",
-        "float",
-        "seconds per request",
-        "timeout",
-        "--timeout",
-        default=lambda: 10.0,
+        key="pushgateway.timeout",
+        kind="float",
+        help="seconds per request",
+        option="--timeout",
+        default=10.0,
     ),
     Field(
-        "spool.directory",
-        "path",
-        "where undelivered reports wait",
-        "spool_dir",
-        "--spool-dir",
-        "PUSHRESTIC_SPOOL_DIR",
-        default=_spool,
+        key="spool.directory",
+        kind="path",
+        help="where undelivered reports wait",
+        option="--spool-dir",
+        env="PUSHRESTIC_SPOOL_DIR",
+        default_factory=_spool,
         default_help="/var/spool/pushrestic as root, else $XDG_STATE_HOME/pushrestic/spool "
         "(~/.local/state/pushrestic/spool)",
     ),
     Field(
-        "textfile.path",
-        "path",
-        "node_exporter textfile to write (*.prom)",
-        "textfile",
-        "--textfile",
-        "PUSHRESTIC_TEXTFILE",
+        key="textfile.path",
+        kind="path",
+        help="node_exporter textfile to write (*.prom)",
+        option="--textfile",
+        env="PUSHRESTIC_TEXTFILE",
     ),
-    Field("labels", "labels", "extra labels on every series", "label", "--label"),
     Field(
-        "remote_write.url",
-        "str",
-        "Prometheus remote-write URL (Prometheus, VictoriaMetrics, Mimir, Thanos, Alloy); "
+        key="labels",
+        kind="labels",
+        help="extra labels on every series",
+        option="--label",
+    ),
+    Field(
+        key="remote_write.url",
+        kind="str",
+        help="Prometheus remote-write URL (Prometheus, VictoriaMetrics, Mimir, Thanos, Alloy); "
         "uses the pushgateway.* job, instance, auth, TLS and retry settings",
-        "remote_write",
-        "--remote-write",
-        "PUSHRESTIC_REMOTE_WRITE",
+        option="--remote-write",
+        env="PUSHRESTIC_REMOTE_WRITE",
     ),
     Field(
-        "remote_write.headers",
-        "headers",
-        "header sent with every remote write, such as 'X-Scope-OrgID: tenant'",
-        "remote_write_header",
-        "--remote-write-header",
+        key="remote_write.headers",
+        kind="headers",
+        help="header sent with every remote write, such as 'X-Scope-OrgID: tenant'",
+        option="--remote-write-header",
     ),
 )
 FIELDS = {field.key: field for field in SCHEMA}
@@ -299,13 +315,10 @@ def add_arguments(parser: argparse.ArgumentParser, *, textfile: bool = True) -> 
         if field.key == "labels":
             continue  # --label belongs to the commands that report runs
         if field.kind == "bool":
-            group.add_argument(
-                field.option, dest=field.flag, action="store_true", default=None, help=_help(field)
-            )
+            group.add_argument(field.option, action="store_true", default=None, help=_help(field))
         elif field.kind in ("labels", "headers"):
             group.add_argument(
                 field.option,
-                dest=field.flag,
                 action="append",
                 default=None,
                 metavar="NAME=VALUE" if field.kind == "labels" else "'NAME: VALUE'",
@@ -314,7 +327,6 @@ def add_arguments(parser: argparse.ArgumentParser, *, textfile: bool = True) -> 
         else:
             group.add_argument(
                 field.option,
-                dest=field.flag,
                 default=None,
                 metavar="URL" if field.key.endswith(".url") else field.kind.upper(),
                 help=_help(field),
@@ -337,7 +349,7 @@ def _help(field: Field) -> str:
 def _default_text(field: Field) -> str:
     if field.default_help is not None:
         return field.default_help
-    value = field.default() if field.default is not None else None
+    value = field.default_value()
     if isinstance(value, bool):
         return "on" if value else "off"
     return "none" if value is None or value == {} else str(value)
@@ -438,11 +450,10 @@ def _resolve(
     document: Mapping[str, Any],
     path: Path | None,
 ) -> Value:
-    if field.kind == "labels":
-        return _resolve_labels(field, args, document, path)
-    if field.kind == "headers":
-        return _resolve_headers(field, args, document, path)
-    flag_value = getattr(args, field.flag, None) if (args is not None and field.flag) else None
+    merge = _TABLES.get(field.kind)
+    if merge is not None:
+        return merge(field, args, document, path)
+    flag_value = _flag_value(field, args)
     if flag_value is not None:
         return Value(_convert(field, flag_value, text=True), f"flag {field.option}")
     if field.env is not None and field.env in environ:
@@ -450,15 +461,21 @@ def _resolve(
     found, value = _from_file(document, field.key)
     if found:
         return Value(_convert(field, value, text=False), f"file {path}")
-    default = field.default() if field.default is not None else None
-    return Value(default, "default")
+    return Value(field.default_value(), "default")
+
+
+def _flag_value(field: Field, args: argparse.Namespace | None) -> Any:
+    """The value the flag gave, None when it was not given (or the field has no flag)."""
+    if args is None or field.dest is None:
+        return None
+    return getattr(args, field.dest, None)
 
 
 def _resolve_labels(
     field: Field, args: argparse.Namespace | None, document: Mapping[str, Any], path: Path | None
 ) -> Value:
-    from pushrestic.metrics import check_label_name  # not imported before `run` starts its command
-
+    """Labels from the file's table (``env = "prod"``), then the flags (``env=prod``);
+    every name checked by :func:`pushrestic.metrics.check_label_name`."""
     merged: dict[str, str] = {}
     sources = []
     found, table = _from_file(document, field.key)
@@ -470,7 +487,7 @@ def _resolve_labels(
                 raise ValueError(f"label {name!r}: expected a string, got {type(value).__name__}")
             merged[name] = value
         sources.append(f"file {path}")
-    flag_value = getattr(args, field.flag, None) if (args is not None and field.flag) else None
+    flag_value = _flag_value(field, args)
     if flag_value:
         for pair in flag_value:
             name, separator, value = pair.partition("=")
@@ -478,11 +495,14 @@ def _resolve_labels(
                 raise ValueError(f"{field.option} {pair!r}: expected NAME=VALUE")
             merged[name.strip()] = value
         sources.append(f"flag {field.option}")
-    for name in merged:
-        try:
-            check_label_name(name)
-        except UsageError as error:
-            raise ValueError(str(error)) from None
+    if merged:
+        from pushrestic.metrics import check_label_name  # prometheus_client: only when needed
+
+        for name in merged:
+            try:
+                check_label_name(name)
+            except UsageError as error:
+                raise ValueError(str(error)) from None
     return Value(merged, " + ".join(sources) or "default")
 
 
@@ -491,7 +511,7 @@ def _resolve_headers(
 ) -> Value:
     """Headers from the file's table (``"X-Scope-OrgID" = "tenant"``), then the flags."""
     found, table = _from_file(document, field.key)
-    flag_value = getattr(args, field.flag, None) if (args is not None and field.flag) else None
+    flag_value = _flag_value(field, args)
     if not found and not flag_value:
         return Value({}, "default")
     from pushrestic.sinks.remote_write import check_header, parse_header
@@ -518,46 +538,83 @@ def _resolve_headers(
     return Value(merged, " + ".join(sources) or "default")
 
 
+# The kinds whose value is a table merged from the file and a repeatable flag.
+_TABLES: dict[str, Callable[[Field, Any, Mapping[str, Any], Path | None], Value]] = {
+    "labels": _resolve_labels,
+    "headers": _resolve_headers,
+}
+
+
 def _convert(field: Field, value: Any, *, text: bool) -> Any:
-    kind = field.kind
-    if kind in ("str", "path"):
-        if not isinstance(value, str):
-            raise ValueError(f"expected a string, got {_type(value)}")
-        value = value.strip() if field.secret else value
-        if field.secret and any(ord(c) < 32 or ord(c) == 127 for c in value):
+    """``value`` as the field's kind holds it. ``text``: it comes from a flag or the
+    environment, so it is a string to read (``"5"``, ``"yes"``); from the file it has
+    a TOML type already. A secret is stripped and may hold no control character; the
+    gateway URL gets its scheme. Raises ValueError saying what was expected."""
+    converted = _CONVERTERS[field.kind](value, text)
+    if field.secret:
+        converted = converted.strip()
+        if any(ord(c) < 32 or ord(c) == 127 for c in converted):
             raise ValueError("holds a control character (a line break?)")
-        if field.key == URL_KEY:
-            return gateway_url(value)
-        return str(Path(value).expanduser()) if kind == "path" and value else value
-    if kind == "bool":
-        if isinstance(value, bool):
-            return value
-        if text and isinstance(value, str) and value.lower() in ("1", "true", "yes", "on"):
-            return True
-        if text and isinstance(value, str) and value.lower() in ("0", "false", "no", "off", ""):
-            return False
-        raise ValueError(f"expected true or false, got {value!r}")
-    if kind == "int":
-        if text and isinstance(value, str):
-            try:
-                value = int(value)
-            except ValueError:
-                raise ValueError(f"expected a whole number, got {value!r}") from None
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"expected a whole number of at least 1, got {value!r}")
+    if field.key == URL_KEY:
+        converted = gateway_url(converted)
+    return converted
+
+
+def _string(value: Any, text: bool) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string, got {_type(value)}")
+    return value
+
+
+def _path(value: Any, text: bool) -> str:
+    path = _string(value, text)
+    return str(Path(path).expanduser()) if path else path
+
+
+def _bool(value: Any, text: bool) -> bool:
+    if isinstance(value, bool):
         return value
-    if kind == "float":
-        if text and isinstance(value, str):
-            try:
-                value = float(value)
-            except ValueError:
-                raise ValueError(f"expected a number, got {value!r}") from None
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ValueError(f"expected a number, got {_type(value)}")
-        if not (math.isfinite(value) and value > 0):
-            raise ValueError(f"expected a positive number, got {value!r}")
-        return float(value)
-    raise AssertionError(kind)
+    if text and isinstance(value, str) and value.lower() in ("1", "true", "yes", "on"):
+        return True
+    if text and isinstance(value, str) and value.lower() in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def _whole(value: Any, text: bool) -> int:
+    """A whole number of at least 1."""
+    if text and isinstance(value, str):
+        try:
+            value = int(value)
+        except ValueError:
+            raise ValueError(f"expected a whole number, got {value!r}") from None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"expected a whole number of at least 1, got {value!r}")
+    return value
+
+
+def _positive(value: Any, text: bool) -> float:
+    """A finite number above 0."""
+    if text and isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise ValueError(f"expected a number, got {value!r}") from None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"expected a number, got {_type(value)}")
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"expected a positive number, got {value!r}")
+    return float(value)
+
+
+# How a value of each kind is read (the kinds "labels" and "headers" are _TABLES).
+_CONVERTERS: dict[str, Callable[[Any, bool], Any]] = {
+    "str": _string,
+    "path": _path,
+    "bool": _bool,
+    "int": _whole,
+    "float": _positive,
+}
 
 
 def gateway_url(value: str) -> str:

@@ -481,22 +481,18 @@ CATALOGUE: tuple[MetricSpec, ...] = (
 METRIC_NAMES: tuple[str, ...] = tuple(spec.name for spec in CATALOGUE)
 
 
-def parse_labels(pairs: Sequence[str]) -> dict[str, str]:
-    """``['env=prod']`` -> ``{'env': 'prod'}``. Raises UsageError on a bad or reserved name."""
-    labels: dict[str, str] = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        name = name.strip()
-        if not sep:
-            raise UsageError(f"--label {pair!r}: expected NAME=VALUE")
-        check_label_name(name)
-        labels[name] = value
-    return labels
+def is_label_name(name: str) -> bool:
+    """Whether ``name`` is a Prometheus label name that is not Prometheus's own
+    (``__name__`` and every other ``__`` name are)."""
+    return _LABEL_NAME.fullmatch(name) is not None and not name.startswith("__")
 
 
 def check_label_name(name: str) -> None:
-    """Raise UsageError unless ``name`` is a label a user may set."""
-    if not _LABEL_NAME.fullmatch(name) or name.startswith("__"):
+    """Raise UsageError unless ``name`` is a label a user may set: a label name
+    (:func:`is_label_name`) that pushrestic does not set itself (RESERVED_LABELS).
+    The one check of the ``[labels]`` and ``pushgateway.grouping_labels`` tables and
+    of ``--label`` and ``--grouping-label`` (config resolves them)."""
+    if not is_label_name(name):
         raise UsageError(f"label {name!r}: not a valid Prometheus label name")
     if name in RESERVED_LABELS:
         raise UsageError(f"label {name!r} is reserved: pushrestic sets it itself")
@@ -569,7 +565,7 @@ def check_exposition(families: Iterable[Metric]) -> None:
                     f"a bug: series {name} comes from two metrics, {owner} and {metric.name}"
                 )
             for label, value in sample.labels.items():
-                if not _LABEL_NAME.fullmatch(label) or label.startswith("__"):
+                if not is_label_name(label):
                     raise ExpositionError(
                         f"a bug: {_series(name, sample.labels)}: bad label name {label!r}"
                     )
@@ -605,16 +601,3 @@ def _escaped(value: str) -> str:
     return "".join(
         _ESCAPES.get(char) or (char if char.isprintable() else ascii(char)[1:-1]) for char in value
     )
-
-
-def group_registries(
-    runs: Sequence[Run], labels: Mapping[str, str] | None = None
-) -> dict[tuple[str, str, str], CollectorRegistry]:
-    """One registry per group: what is pushed under that group's key.
-
-    Runs of the same group (a log that shows one group twice) keep the last one.
-    """
-    latest: dict[tuple[str, str, str], Run] = {}
-    for run in runs:
-        latest[run.group] = run
-    return {group: build_registry([run], labels) for group, run in latest.items()}

@@ -1,63 +1,10 @@
 """The journal of one invocation of a systemd unit: its output lines, its steps, its result.
 
-Pure: journal entries as ``journalctl -o json`` prints them (decoded JSON
-objects) in, typed values out; no I/O. :class:`InvocationReader` takes the
-entries of one invocation in journal order, one at a time, keeps only a few
-numbers per step, and hands back each output entry's text for the caller to
-pass on, so memory stays constant however much the unit printed.
-
-An entry belongs to the invocation when its ``_SYSTEMD_INVOCATION_ID`` (set by
-journald from the process's control group: the unit's own processes) or its
-``INVOCATION_ID``/``USER_INVOCATION_ID`` (set by the service manager on its own
-messages about the unit) is the invocation's ID. Entries carrying the latter
-are systemd's messages; the others are the unit's output.
-
-**Steps.** systemd does not log when each ``Exec*=`` command starts or ends.
-What the journal does show reliably:
-
-* each command is its own process, with its own journal stream: its lines carry
-  their own ``_STREAM_ID``, so one step is one stream, in the order of its first
-  line. Lines logged another way (syslog(3), the native protocol, by the command
-  or a child of it) belong to the step before them, or begin one;
-* systemd logs ``Starting …`` right after forking the first command;
-* a failed command gives ``<unit>: Main process exited, code=…, status=…`` or
-  ``Control process exited …`` (``COMMAND=ExecStartPre`` … and the exit status
-  in ``EXIT_CODE``/``EXIT_STATUS``), logged the moment systemd reaps it and just
-  before it forks the next command. A command that succeeded is logged only at
-  debug level, so usually not at all;
-* the result: ``Deactivated successfully.`` or ``Failed with result 'x'.``
-  (``UNIT_RESULT``), logged the moment the last process is reaped.
-
-A step's times are therefore defined as:
-
-* ``started_at``: the time of systemd's ``Starting …`` or exit message when
-  that is the entry right before the step's first line (systemd forked the
-  command then, to within milliseconds); otherwise the time of the step's first
-  line, when the command was already running: it may have started earlier (restic
-  prints its first line only after opening the repository).
-* ``ended_at``: the time of the exit message that follows the step (the
-  moment systemd reaped it); otherwise the time of the result message when that
-  is the entry right after the step's last line; otherwise the time of the
-  step's last line (the command was still running then and ended at some unknown
-  time before the next step began).
-
-Limits: a command that prints nothing has no step. Its exit message, when
-there is one, is attributed to the step before it when that step has none yet,
-and time it spent can be counted in the neighbouring step's boundary times. The
-rules assume the commands run one after another, as in a ``Type=oneshot``
-unit; a daemon's main process running alongside ``ExecStartPost=`` breaks them.
-
-**Names.** A step is named after its kind (``ExecStartPre``, ``ExecStart``,
-``ExecStartPost``, ``ExecStopPost`` …) only when the journal proves it: the
-``COMMAND=`` of its exit message; ``ExecStopPost`` for every step after a
-command of the start phase failed (systemd then runs only ``ExecStopPost=``);
-the kind of the steps on both sides when those agree. Any other step is named
-after its command: with no failure, nothing in the journal tells an
-``ExecStartPre=`` from an ``ExecStart=``. Names are unique within the
-invocation, as each step is a series of its own: a name already taken gets the
-next free number, in the order of the steps' first lines (``restic``,
-``restic#2``, ``restic#3`` for a unit that runs restic three times;
-``ExecStartPost``, ``ExecStartPost#2``).
+Pure: journal entries as ``journalctl -o json`` prints them (decoded JSON objects) in,
+typed values out; no I/O. :class:`InvocationReader` takes the entries of one invocation in
+journal order, one at a time, and hands back each output entry's text, in constant memory.
+How steps, their times and their names are read from what systemd logs, and the limits of
+that: docs/design/parsers-journal.md.
 """
 
 from __future__ import annotations
@@ -66,7 +13,7 @@ import fnmatch
 import itertools
 import re
 import signal
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from pushrestic.errors import InputError
@@ -112,7 +59,7 @@ _ENVIRONMENT = "systemd ExecStopPost environment"
 
 @dataclass(frozen=True, slots=True)
 class Step:
-    """One command of the unit, as far as the journal shows it (see the module's doc).
+    """One command of the unit, as far as the journal shows it (docs/design/parsers-journal.md).
 
     ``name`` is the command's kind when the journal proves it, else ``command``,
     numbered (``#2``, ``#3`` …) when an earlier step has the name; ``exit_status``
@@ -404,7 +351,8 @@ class InvocationReader:
         return latest
 
     def steps(self) -> tuple[Step, ...]:
-        """The steps seen so far, in the order of their first line, named (see the module)."""
+        """The steps seen so far, in the order of their first line, named as
+        docs/design/parsers-journal.md says."""
         states = list(self._steps.values())
         kinds: list[str | None] = [s.kind for s in states]
         # After a failed command of the start phase, systemd runs only ExecStopPost=
@@ -498,16 +446,3 @@ def command_name(entry: Entry) -> str:
         return ident
     cmdline = (field_text(entry, "_CMDLINE") or "").split()
     return cmdline[0].rsplit("/", 1)[-1] if cmdline else ""
-
-
-def numbered_output(entries: Iterable[Entry], invocation_id: str) -> Iterator[tuple[int, str]]:
-    """The invocation's output lines, numbered from 1, from its entries in journal order."""
-    reader = InvocationReader(invocation_id)
-    number = 0
-    for entry in entries:
-        text = reader.feed(entry)
-        if text is None:
-            continue
-        for line in message_lines(text):
-            number += 1
-            yield number, line

@@ -316,3 +316,84 @@ def test_a_config_file_given_before_the_settings_flags_is_still_read(tmp_path: P
     assert not hasattr(args, "config")
     args.config = str(path)
     assert load(args, {}).get("pushgateway.job") == "from-file"
+
+
+def test_each_setting_s_flag_stores_its_value_under_the_dest_the_schema_derives() -> None:
+    args = parse("--spool-dir", "/s", "--grouping-label", "a=b", "--remote-write-header", "X: y")
+    assert FIELDS["spool.directory"].dest == "spool_dir"
+    assert args.spool_dir == "/s"
+    assert FIELDS["pushgateway.grouping_labels"].dest == "grouping_label"
+    assert args.grouping_label == ["a=b"]
+    assert FIELDS["pushgateway.password"].dest is None
+
+
+@pytest.mark.parametrize(
+    ("key", "given", "value"),
+    [
+        ("pushgateway.attempts", "3", 3),
+        ("pushgateway.timeout", "2", 2.0),
+        ("pushgateway.job", "nightly", "nightly"),
+        ("spool.directory", "~/spool", str(Path("~/spool").expanduser())),
+        ("pushgateway.url", "gw:9091", "http://gw:9091"),
+    ],
+)
+def test_text_from_a_flag_or_the_environment_is_read_as_its_kind(
+    key: str, given: str, value: object
+) -> None:
+    field = FIELDS[key]
+    assert field.option is not None
+    assert load(parse(field.option, given), {}).get(key) == value
+    if field.env is not None:
+        assert load(parse(), {field.env: given}).get(key) == value
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("attempts = 0", "expected a whole number of at least 1, got 0"),
+        ("attempts = true", "expected a whole number of at least 1, got True"),
+        ('attempts = "3"', "expected a whole number of at least 1, got '3'"),
+        ("timeout = -1", "expected a positive number, got -1"),
+        ('timeout = "2"', "expected a number, got a string"),
+        ('insecure = "yes"', "expected true or false, got 'yes'"),
+        ("job = 3", "expected a string, got a number"),
+        ("ca_file = []", "expected a string, got a list"),
+    ],
+)
+def test_a_value_from_the_file_must_have_its_kind_s_toml_type(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    path = write(tmp_path, f"[pushgateway]\n{text}\n")
+    with pytest.raises(UsageError, match=expected.replace("(", r"\(")):
+        load(parse("--config", str(path)), {})
+
+
+@pytest.mark.parametrize(
+    ("where", "expected"),
+    [
+        ('[labels]\njob = "x"\n', "label 'job' is reserved: pushrestic sets it itself"),
+        ('[pushgateway.grouping_labels]\n"1a" = "x"\n', "label '1a': not a valid Prometheus"),
+        ("--label=__x=y", "label '__x': not a valid Prometheus label name"),
+        ("--grouping-label=backend=y", "label 'backend' is reserved: pushrestic sets it itself"),
+    ],
+)
+def test_labels_from_the_file_and_the_flags_get_the_same_check(
+    tmp_path: Path, where: str, expected: str
+) -> None:
+    argv = [where] if where.startswith("--") else ["--config", str(write(tmp_path, where))]
+    with pytest.raises(UsageError, match=expected):
+        load(parse(*argv), {})
+
+
+def test_reading_settings_without_labels_does_not_import_prometheus_client() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, argparse\n"
+        "from pushrestic.config import load\n"
+        "load(argparse.Namespace(), {'XDG_CONFIG_HOME': '/nonexistent'})\n"
+        "print('prometheus_client' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"

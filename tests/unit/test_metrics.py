@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import argparse
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 from prometheus_client.core import Metric
 from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.registry import CollectorRegistry
 
 from pushrestic.collect import InputSpec, collect_runs
+from pushrestic.config import add_label_argument, load
 from pushrestic.errors import ExpositionError, UsageError
 from pushrestic.metrics import (
     CATALOGUE,
@@ -18,8 +22,8 @@ from pushrestic.metrics import (
     RunsCollector,
     build_registry,
     check_exposition,
-    group_registries,
-    parse_labels,
+    check_label_name,
+    is_label_name,
 )
 from pushrestic.model import (
     BackupResult,
@@ -51,6 +55,21 @@ def series(runs: list[Run], labels: dict[str, str] | None = None) -> Series:
         for sample in family.samples:
             out[(sample.name, frozenset(sample.labels.items()))] = sample.value
     return out
+
+
+def parse_labels(pairs: Sequence[str]) -> dict[str, str]:
+    """The labels ``--label PAIR`` … gives, as the settings resolve them (UsageError)."""
+    parser = argparse.ArgumentParser()
+    add_label_argument(parser)
+    args = parser.parse_args([word for pair in pairs for word in ("--label", pair)])
+    found: dict[str, str] = load(args, {"XDG_CONFIG_HOME": "/nonexistent"}).get("labels")
+    return found
+
+
+def group_registries(runs: Sequence[Run]) -> dict[tuple[str, str, str], CollectorRegistry]:
+    """One registry per group, the last run of each, as each group is pushed."""
+    latest = {run.group: run for run in runs}
+    return {group: build_registry([run]) for group, run in latest.items()}
 
 
 def names(found: Series) -> set[str]:
@@ -526,3 +545,22 @@ def test_a_host_name_that_is_not_unicode_text_is_made_printable_not_refused() ->
 def test_the_labels_of_stats_and_snapshots_are_reserved(name: str) -> None:
     with pytest.raises(UsageError, match="reserved"):
         parse_labels([f"{name}=x"])
+
+
+@pytest.mark.parametrize("name", ["1bad", "__reserved", "__name__", "with-dash", "", "é"])
+def test_a_malformed_label_name_is_refused_alike_from_a_user_and_in_an_exposition(
+    name: str,
+) -> None:
+    assert not is_label_name(name)
+    with pytest.raises(UsageError, match="not a valid Prometheus label name"):
+        check_label_name(name)
+    with pytest.raises(ExpositionError, match="bad label name"):
+        check_exposition([family("g", "gauge", ("g", {name: "v"}, 1.0))])
+
+
+def test_a_reserved_label_is_refused_from_a_user_but_valid_in_an_exposition() -> None:
+    assert is_label_name("instance")
+    with pytest.raises(UsageError, match="reserved"):
+        check_label_name("instance")
+    check_exposition([family("g", "gauge", ("g", {"instance": "v"}, 1.0))])
+    check_label_name("env_2")

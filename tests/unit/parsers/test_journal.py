@@ -8,6 +8,7 @@ test reads the same fixtures through the real journalctl).
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,6 @@ from pushrestic.parsers.journal import (
     latest_invocation_id,
     message_lines,
     normalize_invocation_id,
-    numbered_output,
     outcome_from_environment,
     shell_exit_status,
 )
@@ -45,6 +45,20 @@ T0 = 1_700_000_000.0
 JOURNAL_FIXTURES = FIXTURES / "journal"
 
 Entry = dict[str, Any]
+
+
+def numbered_output(entries: Iterable[Entry], invocation_id: str) -> Iterator[tuple[int, str]]:
+    """The invocation's output lines, numbered from 1, as pushrestic.journal reads
+    them: each entry through InvocationReader, its message split into lines."""
+    reader = InvocationReader(invocation_id)
+    number = 0
+    for entry in entries:
+        text = reader.feed(entry)
+        if text is None:
+            continue
+        for line in message_lines(text):
+            number += 1
+            yield number, line
 
 
 def stamp(seconds: float) -> str:
