@@ -55,18 +55,18 @@ if str(ROOT) not in sys.path:  # this checkout's pushrestic, whatever is install
     sys.path.insert(0, str(ROOT))
 
 from pushrestic.collect import InputSpec, collect_runs  # noqa: E402
-from pushrestic.deliver import Deliverer, PushSettings  # noqa: E402
 from pushrestic.model import Run  # noqa: E402
 from pushrestic.sinks import remote_write  # noqa: E402
-from pushrestic.sinks.pushgateway import Gateway, push_group  # noqa: E402
-from pushrestic.sinks.spool import PUSHGATEWAY, REMOTE_WRITE, Spool, group_id  # noqa: E402
-from pushrestic.sinks.textfile import render  # noqa: E402
-from pushrestic.transport import (  # noqa: E402
+from pushrestic.sinks.pushgateway.deliver import Deliverer, PushSettings  # noqa: E402
+from pushrestic.sinks.pushgateway.grouping import Gateway, push_group  # noqa: E402
+from pushrestic.sinks.pushgateway.http import (  # noqa: E402
     RetryPolicy,
     TransportSettings,
     make_handler,
     make_session,
 )
+from pushrestic.sinks.pushgateway.spool import PUSHGATEWAY, REMOTE_WRITE, Spool, group_id  # noqa: E402
+from pushrestic.sinks.textfile import render  # noqa: E402
 
 SAMPLE = ROOT / "tests" / "fixtures" / "samples" / "restic-0.14-backup-text-initial.log"
 LOCATIONS = ("documents", "mail", "photos", "config")

@@ -105,8 +105,8 @@ def fleet(groups: int, workdir: Path) -> None:
     group it holds, so a gateway already holding 1,000 groups is slower."""
     sys.path.insert(0, str(ROOT))
     from pushrestic.collect import InputSpec, collect_runs
-    from pushrestic.deliver import Deliverer, PushSettings
-    from pushrestic.sinks.pushgateway import Gateway
+    from pushrestic.sinks.pushgateway.deliver import Deliverer, PushSettings
+    from pushrestic.sinks.pushgateway.grouping import Gateway
 
     (run,) = collect_runs(InputSpec(str(SAMPLE))).runs
 

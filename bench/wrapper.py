@@ -41,7 +41,7 @@ PASSWORD = "bench-wrapper-password"
 # run_command in a child python: RESULT COMMAND... -> "VmHWM_bytes groups parse_error".
 _WRAPPER = """
 import sys
-from pushrestic.runner import run_command
+from pushrestic.sources.command import run_command
 wrapped = run_command(sys.argv[2:])
 with open("/proc/self/status") as status:
     peak = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM:"))

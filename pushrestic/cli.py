@@ -41,8 +41,8 @@ from pushrestic.errors import (
 
 if TYPE_CHECKING:
     from pushrestic.config import Config
-    from pushrestic.deliver import Deliverer, PushSettings
     from pushrestic.model import Run
+    from pushrestic.sinks.pushgateway.deliver import Deliverer, PushSettings
 
 log = logging.getLogger("pushrestic")
 
@@ -269,7 +269,7 @@ def _push(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from pushrestic.collect import runs_of_command
     from pushrestic.config import without_secrets
-    from pushrestic.runner import run_command
+    from pushrestic.sources.command import run_command
 
     argv = list(args.argv)
     if argv and argv[0] == "--":
@@ -375,7 +375,7 @@ def _telling(args: argparse.Namespace) -> bool:
 
 def _say_delivered(deliverer: Deliverer) -> None:
     """``pushed 4 groups to URL`` (and the spooled reports of earlier runs delivered)."""
-    from pushrestic.transport import redact_url
+    from pushrestic.sinks.pushgateway.http import redact_url
 
     result = deliverer.result
     if not result.delivered and not result.replayed:
@@ -484,7 +484,7 @@ def _flush_one(args: argparse.Namespace, deliverer: Deliverer) -> int:
 
 def _tidy_spool(args: argparse.Namespace, deliverer: Deliverer) -> None:
     """What ``flush`` was asked to do before delivering: retry or drop kept reports."""
-    from pushrestic.transport import redact_url
+    from pushrestic.sinks.pushgateway.http import redact_url
 
     if args.retry_rejected:
         for rejected in deliverer.retry_rejected():
@@ -502,7 +502,7 @@ def _tidy_spool(args: argparse.Namespace, deliverer: Deliverer) -> None:
 
 def _flushed(deliverer: Deliverer) -> int:
     """Say what ``flush`` delivered and what still waits; 75 when a report it tried was not."""
-    from pushrestic.transport import redact_url
+    from pushrestic.sinks.pushgateway.http import redact_url
 
     result = deliverer.result
     for name in result.replayed:
@@ -532,8 +532,8 @@ def _flushed(deliverer: Deliverer) -> int:
 def _spool(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from pushrestic.sinks.spool import Spool
-    from pushrestic.transport import redact_url
+    from pushrestic.sinks.pushgateway.http import redact_url
+    from pushrestic.sinks.pushgateway.spool import Spool
 
     spool = Spool(Path(_load(args).get("spool.directory")))
     spool.check()
@@ -585,9 +585,9 @@ def _groups(args: argparse.Namespace) -> int:
 def _delete(args: argparse.Namespace) -> int:
     """Delete one group, looked up first: on the gateway (its API) or waiting in the spool
     (which the next run would deliver). A group in neither is a usage error."""
-    from pushrestic.sinks.pushgateway import Gateway, find_group
-    from pushrestic.sinks.spool import group_id
-    from pushrestic.transport import redact_url
+    from pushrestic.sinks.pushgateway.grouping import Gateway, find_group
+    from pushrestic.sinks.pushgateway.http import redact_url
+    from pushrestic.sinks.pushgateway.spool import group_id
 
     deliverer = _deliverer(_load(args))
     gateway = deliverer.settings.gateway
@@ -624,7 +624,7 @@ def _load(args: argparse.Namespace) -> Config:
 
 def _deliverer(config: Config) -> Deliverer:
     from pushrestic.config import push_settings
-    from pushrestic.deliver import Deliverer
+    from pushrestic.sinks.pushgateway.deliver import Deliverer
 
     settings = push_settings(config)
     if settings is None:
@@ -634,7 +634,7 @@ def _deliverer(config: Config) -> Deliverer:
 
 def _new_deliverers(*settings: PushSettings | None) -> list[Deliverer]:
     """A deliverer for each sink set (the Pushgateway, remote-write), sharing one deadline."""
-    from pushrestic.deliver import Deliverer
+    from pushrestic.sinks.pushgateway.deliver import Deliverer
 
     deliverers: list[Deliverer] = []
     for each in settings:

@@ -16,13 +16,13 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from pushrestic.errors import InputError, NothingToReport, UsageError
-from pushrestic.inputs import LineReader, input_mtime, open_input
 from pushrestic.model import GroupOutput, ResticOutput, Run
 from pushrestic.outcome import build_run, failed_run
 from pushrestic.parsers import parse_groups
+from pushrestic.sources.stream import LineReader, input_mtime, open_input
 
 if TYPE_CHECKING:
-    from pushrestic.runner import Wrapped
+    from pushrestic.sources.command import Wrapped
 
 log = logging.getLogger(__name__)
 
@@ -228,8 +228,8 @@ def runs_of_journal(
     The exit code: ``exit_code`` if given, else ``$EXIT_STATUS`` (inside
     ``ExecStopPost=``), else what the journal says of the main process.
     """
-    from pushrestic.journal import outcome_from_environment, read_unit_journal
     from pushrestic.model import StepTiming
+    from pushrestic.sources.journalctl import outcome_from_environment, read_unit_journal
 
     now = time.time() if now is None else now
     _, environment_code = outcome_from_environment(environ)

@@ -33,8 +33,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from pushrestic.errors import UsageError
 
 if TYPE_CHECKING:
-    from pushrestic.deliver import PushSettings
-    from pushrestic.sinks.pushgateway import Gateway
+    from pushrestic.sinks.pushgateway.deliver import PushSettings
+    from pushrestic.sinks.pushgateway.grouping import Gateway
     from pushrestic.sinks.remote_write import RemoteWrite
 
 log = logging.getLogger(__name__)
@@ -652,7 +652,7 @@ def _show(value: Any, *, url: bool = False) -> str:
 def _show_text(text: str, *, url: bool) -> str:
     """``text`` quoted, the user info taken out of it if it is a URL (the gateway URL
     even without a scheme: ``user:password@host``)."""
-    from pushrestic.transport import has_user_info, redact_url
+    from pushrestic.sinks.pushgateway.http import has_user_info, redact_url
 
     if (url or "://" in text) and has_user_info(text):
         return f"{redact_url(text)!r} (user info redacted)"
@@ -699,7 +699,7 @@ def textfile_path(config: Config) -> Path | None:
 
 def push_settings(config: Config) -> PushSettings | None:
     """The Pushgateway settings, or None when no gateway URL is set."""
-    from pushrestic.sinks.pushgateway import Gateway
+    from pushrestic.sinks.pushgateway.grouping import Gateway
 
     url = config.get("pushgateway.url")
     if not url:
@@ -736,8 +736,8 @@ def remote_write_settings(config: Config) -> PushSettings | None:
 
 
 def _delivery(config: Config, target: Gateway | RemoteWrite) -> PushSettings:
-    from pushrestic.deliver import PushSettings
-    from pushrestic.transport import RetryPolicy, TransportSettings
+    from pushrestic.sinks.pushgateway.deliver import PushSettings
+    from pushrestic.sinks.pushgateway.http import RetryPolicy, TransportSettings
 
     password = config.get("pushgateway.password")
     if config.get("pushgateway.password_file"):

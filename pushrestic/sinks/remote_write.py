@@ -24,8 +24,8 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from pushrestic.errors import UsageError
 from pushrestic.metrics import CATALOGUE, RunsCollector
 from pushrestic.model import Run
+from pushrestic.sinks.pushgateway.http import Handler, RetryPolicy, has_user_info, redact_url, send
 from pushrestic.sinks.remote_write_proto import Metadata, Series, labels_of, write_request
-from pushrestic.transport import Handler, RetryPolicy, has_user_info, redact_url, send
 
 SINK = "remote-write"
 UNKNOWN = -1.0

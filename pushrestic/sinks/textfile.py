@@ -104,7 +104,7 @@ def write(
     existing file that cannot be parsed is kept aside (see the module's
     docstring) and does not stop the write.
     """
-    from pushrestic.files import atomic_write, locked
+    from pushrestic.sinks.files import atomic_write, locked
 
     if not path.name.endswith(".prom"):
         raise DeliveryError(f"{path}: node_exporter reads only files ending in .prom")
@@ -128,7 +128,7 @@ def _read(path: Path) -> list[Metric]:
 
     A file that is not UTF-8 or not an exposition is set aside and [] returned.
     """
-    from pushrestic.files import read_regular
+    from pushrestic.sinks.files import read_regular
 
     raw = read_regular(path)
     if raw is None:
@@ -154,7 +154,7 @@ def _set_aside(path: Path) -> Path:
     link); the caller holds the textfile's lock, so no other pushrestic renames
     meanwhile. Raises DeliveryError when it cannot be kept.
     """
-    from pushrestic.files import open_regular
+    from pushrestic.sinks.files import open_regular
 
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     try:

@@ -27,8 +27,13 @@ from typing import Any
 import yaml
 
 from pushrestic.collect import InputSpec, collect_runs
+from pushrestic.sinks.pushgateway.http import (
+    RetryPolicy,
+    TransportSettings,
+    make_handler,
+    make_session,
+)
 from pushrestic.sinks.remote_write import RemoteWrite, render, write_group
-from pushrestic.transport import RetryPolicy, TransportSettings, make_handler, make_session
 from tests.conftest import require_binary
 from tests.integration.servers import PrometheusReceiver, Server, VictoriaMetrics, http_get
 

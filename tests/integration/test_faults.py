@@ -1,6 +1,6 @@
 """The transport and the installed command against a faulty gateway.
 
-One request (:func:`pushrestic.transport.request`, in a process of its own so
+One request (:func:`pushrestic.sinks.pushgateway.http.request`, in a process of its own so
 that its time and peak memory can be read) against a real local HTTP server
 (faulty_server.py) that dribbles its headers or body a byte at a time, never
 answers or answers hundreds of MB: it ends within the time it was given plus a
@@ -160,7 +160,7 @@ class Probed:
 
 _PROBE = """
 import json, resource, sys, time
-from pushrestic.transport import PushError, TransportSettings, make_session, request
+from pushrestic.sinks.pushgateway.http import PushError, TransportSettings, make_session, request
 
 url, timeout, extra = sys.argv[1], float(sys.argv[2]), json.loads(sys.argv[3])
 session = make_session(TransportSettings())

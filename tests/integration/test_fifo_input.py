@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from pushrestic.inputs import FIFO_WAIT_SECONDS
+from pushrestic.sources.stream import FIFO_WAIT_SECONDS
 from tests.conftest import SAMPLES, require_binary
 from tests.integration.servers import PUSHRESTIC_TIMEOUT, SUCCESS_LOG, environment
 

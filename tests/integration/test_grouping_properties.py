@@ -25,8 +25,13 @@ from prometheus_client import generate_latest
 
 from pushrestic.metrics import build_registry
 from pushrestic.model import ExitCodeSource, Outcome, Run
-from pushrestic.sinks.pushgateway import Gateway, push_group
-from pushrestic.transport import RetryPolicy, TransportSettings, make_handler, make_session
+from pushrestic.sinks.pushgateway.grouping import Gateway, push_group
+from pushrestic.sinks.pushgateway.http import (
+    RetryPolicy,
+    TransportSettings,
+    make_handler,
+    make_session,
+)
 from tests.integration.servers import Pushgateway, http_get, started_pushgateway
 
 pytestmark = pytest.mark.integration

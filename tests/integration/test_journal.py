@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from pushrestic.errors import InputError, InputUnreadable, UsageError
-from pushrestic.journal import UnitJournal, outcome_from_environment, read_unit_journal
 from pushrestic.parsers import parse_groups
+from pushrestic.sources.journalctl import UnitJournal, outcome_from_environment, read_unit_journal
 from tests.conftest import FIXTURES, require_binary
 from tests.integration.journals import Journals
 

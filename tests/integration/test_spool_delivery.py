@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from pushrestic.sinks.spool import group_id
+from pushrestic.sinks.pushgateway.spool import group_id
 from tests.conftest import IN_CI
 from tests.integration.servers import (
     AUTORESTIC_GROUPS,

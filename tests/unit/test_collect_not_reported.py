@@ -8,7 +8,7 @@ import pytest
 from pushrestic.collect import not_reported, runs_of_command
 from pushrestic.errors import NothingToReport
 from pushrestic.model import ExitCodeSource
-from pushrestic.runner import Wrapped
+from pushrestic.sources.command import Wrapped
 
 NOTICE = NothingToReport(("unlock",), source="<stdin>")
 

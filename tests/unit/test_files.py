@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from pushrestic.errors import DeliveryError
-from pushrestic.files import atomic_write, locked
+from pushrestic.sinks.files import atomic_write, locked
 
 SECRET = b"root:secret\n"
 

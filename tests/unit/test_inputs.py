@@ -22,10 +22,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pushrestic import inputs
 from pushrestic.errors import InputError, InputUnreadable
-from pushrestic.inputs import LineReader
 from pushrestic.parsers.restic import SKIPPABLE_PREFIXES
+from pushrestic.sources import stream as inputs
+from pushrestic.sources.stream import LineReader
 
 STATUS = b'{"message_type":"status","percent_done":0.5,"total_files":19}'
 VERBOSE = b'{"message_type":"verbose_status","action":"new","item":"/data/a","duration":0}'

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from pushrestic import cli, runner
-from pushrestic.runner import run_command
+from pushrestic import cli
+from pushrestic.sources import command as runner
+from pushrestic.sources.command import run_command
 from tests.conftest import SAMPLES
 
 REPOSITORY_SAMPLES = [

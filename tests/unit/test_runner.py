@@ -25,12 +25,12 @@ from typing import Any
 
 import pytest
 
-from pushrestic import runner
 from pushrestic.constants import MAX_LINE
 from pushrestic.errors import InputError
-from pushrestic.inputs import LineReader
 from pushrestic.parsers import parse_groups
-from pushrestic.runner import Wrapped, run_command
+from pushrestic.sources import command as runner
+from pushrestic.sources.command import Wrapped, run_command
+from pushrestic.sources.stream import LineReader
 from tests.conftest import SAMPLES
 
 REPO = Path(__file__).resolve().parents[2]
@@ -43,7 +43,7 @@ WAIT = 30.0  # the most any wait in these tests may take
 # (a session leader) makes its stdin, a terminal, its controlling terminal.
 WRAPPER = r"""
 import dataclasses, json, os, sys
-from pushrestic.runner import run_command
+from pushrestic.sources.command import run_command
 
 def status(field):
     with open("/proc/self/status") as stream:
@@ -535,7 +535,7 @@ def test_an_explicit_format_skips_the_detection(tmp_path: Path) -> None:
 
 def test_the_parsers_are_not_imported_before_a_command_starts() -> None:
     """The command's start must not wait for them: run_command imports them after."""
-    code = "import sys, pushrestic.runner; print(sorted(sys.modules))"
+    code = "import sys, pushrestic.sources.command; print(sorted(sys.modules))"
     done = subprocess.run(
         python(code), capture_output=True, text=True, env=wrapper_environment(), check=True
     )

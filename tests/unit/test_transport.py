@@ -28,7 +28,7 @@ from prometheus_client.exposition import (
 )
 
 from pushrestic import __version__
-from pushrestic.transport import (
+from pushrestic.sinks.pushgateway.http import (
     USER_AGENT,
     PushError,
     RetryPolicy,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pushrestic.transport import has_user_info, redact_url
+from pushrestic.sinks.pushgateway.http import has_user_info, redact_url
 
 WITH_USER_INFO = [
     ("http://bob:zq1@gw:9091/metrics", "http://gw:9091/metrics"),

@@ -48,7 +48,7 @@ Entry = dict[str, Any]
 
 
 def numbered_output(entries: Iterable[Entry], invocation_id: str) -> Iterator[tuple[int, str]]:
-    """The invocation's output lines, numbered from 1, as pushrestic.journal reads
+    """The invocation's output lines, numbered from 1, as pushrestic.sources.journalctl reads
     them: each entry through InvocationReader, its message split into lines."""
     reader = InvocationReader(invocation_id)
     number = 0

@@ -25,10 +25,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from pushrestic import inputs
 from pushrestic.constants import FORMATS
 from pushrestic.errors import InputError
-from pushrestic.inputs import LineReader
 from pushrestic.model import GroupOutput, ResticOutput
 from pushrestic.outcome import resolve_outcome
 from pushrestic.parsers import parse_groups
@@ -36,6 +34,8 @@ from pushrestic.parsers.autorestic import parse_autorestic
 from pushrestic.parsers.hookenv import TYPES, parse_hook_environment
 from pushrestic.parsers.restic import SKIPPABLE_PREFIXES, numbered, parse_restic
 from pushrestic.parsers.units import parse_duration, parse_size, parse_timestamp
+from pushrestic.sources import stream as inputs
+from pushrestic.sources.stream import LineReader
 from tests.conftest import SAMPLES, manifest
 
 # Generous for a slow CI machine, far below what a quadratic regex on a long line costs.

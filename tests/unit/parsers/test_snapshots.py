@@ -16,7 +16,6 @@ import pytest
 
 from pushrestic.constants import MAX_LINE
 from pushrestic.errors import InputError
-from pushrestic.inputs import BLOCK_SIZE, LineReader
 from pushrestic.model import ExitCodeSource, Outcome, ResticOutput, Run, SnapshotGroup
 from pushrestic.outcome import resolve_outcome
 from pushrestic.parsers import parse_groups
@@ -28,6 +27,7 @@ from pushrestic.parsers.snapshots import (
     snapshot_time_ns,
 )
 from pushrestic.parsers.units import parse_timestamp
+from pushrestic.sources.stream import BLOCK_SIZE, LineReader
 from tests.conftest import SAMPLES, manifest
 
 SNAPSHOT_SAMPLES = [entry for entry in manifest() if "expected_snapshots" in entry]

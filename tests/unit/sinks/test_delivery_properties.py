@@ -27,7 +27,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from pushrestic.metrics import LAST_SUCCESS
 from pushrestic.model import ExitCodeSource, Outcome, ResticOutput, Run
 from pushrestic.sinks import textfile
-from pushrestic.sinks.spool import Spool, SpoolEntry
+from pushrestic.sinks.pushgateway.spool import Spool, SpoolEntry
 
 # Few examples, each a handful of writes: the unit suite runs on a shared 2-core machine.
 MODESTLY = settings(

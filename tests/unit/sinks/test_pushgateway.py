@@ -7,7 +7,7 @@ import base64
 import pytest
 
 from pushrestic.errors import UsageError
-from pushrestic.sinks.pushgateway import Gateway, GroupState, find_group
+from pushrestic.sinks.pushgateway.grouping import Gateway, GroupState, find_group
 
 
 def decode(segment: str) -> str:

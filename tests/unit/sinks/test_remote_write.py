@@ -17,7 +17,6 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from pushrestic.config import load, remote_write_settings
-from pushrestic.deliver import Deliverer, PushSettings
 from pushrestic.errors import UsageError
 from pushrestic.metrics import CATALOGUE, LAST_SUCCESS
 from pushrestic.model import (
@@ -31,7 +30,10 @@ from pushrestic.model import (
     StatsResult,
 )
 from pushrestic.sinks import remote_write
-from pushrestic.sinks.pushgateway import Gateway
+from pushrestic.sinks.pushgateway.deliver import Deliverer, PushSettings
+from pushrestic.sinks.pushgateway.grouping import Gateway
+from pushrestic.sinks.pushgateway.http import Headers, PushError, RetryPolicy
+from pushrestic.sinks.pushgateway.spool import REMOTE_WRITE, Spool, SpoolEntry
 from pushrestic.sinks.remote_write import (
     ALWAYS,
     PROTOCOL_HEADERS,
@@ -43,8 +45,6 @@ from pushrestic.sinks.remote_write import (
     write_group,
 )
 from pushrestic.sinks.remote_write_proto import Metadata, Series, write_request
-from pushrestic.sinks.spool import REMOTE_WRITE, Spool, SpoolEntry
-from pushrestic.transport import Headers, PushError, RetryPolicy
 
 URL = "http://tsdb:8428/api/v1/write"
 TARGET = RemoteWrite(URL, job="restic", instance="host-a")
@@ -380,7 +380,8 @@ def test_neither_the_gateway_path_nor_a_dry_run_imports_the_remote_write_path(
     log.write_text("Fatal: unable to open config file\n")
     code = (
         "import sys\n"
-        "from pushrestic import cli, deliver, config\n"
+        "from pushrestic import cli, config\n"
+        "from pushrestic.sinks.pushgateway import deliver\n"
         f"cli.main(['push', '--dry-run', {str(log)!r}])\n"
         "config.push_settings(config.load(None, {'PUSHRESTIC_GATEWAY': 'http://gw:9091'}))\n"
         "loaded = [m for m in sys.modules if 'remote_write' in m or m.startswith('cramjam')]\n"

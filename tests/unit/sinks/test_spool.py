@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pushrestic.errors import DeliveryError
-from pushrestic.sinks.spool import Spool, SpoolEntry, UntrustedSpool, group_id
+from pushrestic.sinks.pushgateway.spool import Spool, SpoolEntry, UntrustedSpool, group_id
 
 KEY = {"instance": "h", "location": "docs", "backend": "local"}
 

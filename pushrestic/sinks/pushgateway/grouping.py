@@ -26,7 +26,7 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from pushrestic.errors import UsageError
 from pushrestic.metrics import LAST_SUCCESS
-from pushrestic.transport import (
+from pushrestic.sinks.pushgateway.http import (
     Handler,
     PushError,
     RetryPolicy,

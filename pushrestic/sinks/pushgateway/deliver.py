@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from pushrestic.errors import DeliveryError, UsageError
 from pushrestic.model import Run, latest_success
-from pushrestic.sinks.pushgateway import (
+from pushrestic.sinks.pushgateway.grouping import (
     Gateway,
     GroupState,
     delete_group,
@@ -28,9 +28,7 @@ from pushrestic.sinks.pushgateway import (
     list_groups,
     push_group,
 )
-from pushrestic.sinks.spool import PUSHGATEWAY, REMOTE_WRITE, Rejected, Spool, SpoolEntry, group_id
-from pushrestic.sinks.textfile import render, with_last_success
-from pushrestic.transport import (
+from pushrestic.sinks.pushgateway.http import (
     Handler,
     PushError,
     RetryPolicy,
@@ -38,6 +36,15 @@ from pushrestic.transport import (
     make_handler,
     make_session,
 )
+from pushrestic.sinks.pushgateway.spool import (
+    PUSHGATEWAY,
+    REMOTE_WRITE,
+    Rejected,
+    Spool,
+    SpoolEntry,
+    group_id,
+)
+from pushrestic.sinks.textfile import render, with_last_success
 
 if TYPE_CHECKING:
     from pushrestic.sinks.remote_write import RemoteWrite

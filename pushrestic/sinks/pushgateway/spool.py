@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from pushrestic.errors import DeliveryError, UsageError
-from pushrestic.files import atomic_write, locked
 from pushrestic.model import latest_success
+from pushrestic.sinks.files import atomic_write, locked
 
 log = logging.getLogger(__name__)
 
