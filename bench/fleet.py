@@ -213,7 +213,7 @@ def timed_reports(
         kind = PUSHGATEWAY if isinstance(sink, Gateway) else REMOTE_WRITE
         # The steady state: the host's spool knows its group's last success from the
         # report before (else, on a Pushgateway, pushrestic would ask the gateway for it).
-        Spool(spool_dir).record_success(
+        Spool(spool_dir).ledger.record_success(
             group_id(sink.url, sink.job, key, kind), run.last_success_at
         )
         started = time.perf_counter()

@@ -83,12 +83,15 @@ def open_regular(path: Path, flags: int = os.O_RDONLY, create_mode: int = 0o600)
     return fd
 
 
-def read_regular(path: Path) -> bytes | None:
+def read_regular(path: Path, limit: int | None = None) -> bytes | None:
     """The bytes of the regular file at ``path``, or None when there is none.
 
     Bytes, not text: no newline translation, so a carriage return inside a
-    label value reads back as it was written. Raises DeliveryError for a path
-    that is not a regular file (see :func:`open_regular`) or cannot be read.
+    label value reads back as it was written. With ``limit``, a file larger
+    than ``limit`` bytes is refused, also one that grows while it is read
+    (an endless file never fills memory). Raises DeliveryError for a path that
+    is not a regular file (see :func:`open_regular`), is too large, or cannot
+    be read.
     """
     try:
         fd = open_regular(path)
@@ -96,7 +99,14 @@ def read_regular(path: Path) -> bytes | None:
         return None
     try:
         with os.fdopen(fd, "rb") as handle:
-            return handle.read()
+            if limit is None:
+                return handle.read()
+            if os.fstat(handle.fileno()).st_size > limit:
+                raise DeliveryError(f"{path}: larger than {limit} bytes; refusing to read it")
+            data = handle.read(limit + 1)
+            if len(data) > limit:
+                raise DeliveryError(f"{path}: larger than {limit} bytes; refusing to read it")
+            return data
     except OSError as error:
         raise DeliveryError(f"cannot read {path}: {error.strerror or error}") from None
 

@@ -207,7 +207,7 @@ class Deliverer:
                 return
             self.spool.remove(group)
             new_group = group_id(gateway.url, gateway.job, entry.key, self.sink)
-            self._keep_quietly(lambda: self.spool.record_success(new_group, last_success))
+            self._keep_quietly(lambda: self.spool.ledger.record_success(new_group, last_success))
             self.result.replayed.append(entry.name)
             log.info("delivered spooled report of %s", entry.name)
 
@@ -279,7 +279,7 @@ class Deliverer:
             spooled = self._quietly(lambda: self.spool.get(group))
             previous = latest_success(
                 run.previous_success_at,
-                self._quietly(lambda: self.spool.last_success(group)),
+                self._quietly(lambda: self.spool.ledger.last_success(group)),
                 spooled.last_success if spooled is not None else None,
                 now=now,
             )
@@ -305,7 +305,9 @@ class Deliverer:
                 self._not_delivered(entry, error)
                 return
             self._keep_quietly(lambda: self.spool.remove(group))
-            self._keep_quietly(lambda: self.spool.record_success(group, carried.last_success_at))
+            self._keep_quietly(
+                lambda: self.spool.ledger.record_success(group, carried.last_success_at)
+            )
             self.result.delivered.append(name)
             log.info("pushed %s", name)
 
@@ -329,7 +331,7 @@ class Deliverer:
                 raise DeliveryError("the spool is not used")
             self.spool.put(entry)
             self._keep_quietly(
-                lambda: self.spool.record_success(entry.group_id, entry.last_success)
+                lambda: self.spool.ledger.record_success(entry.group_id, entry.last_success)
             )
         except DeliveryError as problem:
             self._spool_problem(f"{entry.name}: not delivered and not kept: {problem}")

@@ -22,12 +22,12 @@ from typing import Any
 
 from pushrestic.errors import DeliveryError, UsageError
 from pushrestic.model import latest_success
-from pushrestic.sinks.files import atomic_write, locked
+from pushrestic.sinks.files import atomic_write, locked, read_regular
+from pushrestic.sinks.pushgateway.ledger import LEDGER, Ledger
 
 log = logging.getLogger(__name__)
 
 _VERSION = 1
-_LAST_SUCCESS = "last-success"
 _REJECTED = "rejected"
 _MAX_ENTRY = 64 * 1024 * 1024  # a spooled report is a few kB; never read an endless file
 PUSHGATEWAY = "pushgateway"
@@ -94,6 +94,8 @@ class Spool:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self._checked = False
+        # Each group's last success time, kept beside the reports: checked with the spool.
+        self.ledger = Ledger(directory / LEDGER, check=self.check)
 
     # -- the directory ----------------------------------------------------
 
@@ -111,7 +113,7 @@ class Spool:
         except OSError as error:
             raise DeliveryError(f"spool {self.directory}: {error.strerror or error}") from None
         _check_private(self.directory)
-        for name in (_LAST_SUCCESS, _REJECTED):
+        for name in (LEDGER, _REJECTED):
             sub = self.directory / name
             with contextlib.suppress(FileExistsError, OSError):
                 sub.mkdir(mode=0o700)
@@ -135,7 +137,7 @@ class Spool:
     def get(self, group: str) -> SpoolEntry | None:
         """The spooled entry of a group, or None. A corrupt file is set aside, not trusted."""
         path = self.directory / f"{group}.json"
-        raw = _read(path)
+        raw = read_regular(path, _MAX_ENTRY)
         if raw is None:
             return None
         try:
@@ -212,7 +214,7 @@ class Spool:
         found = []
         for path in sorted(directory.glob("*.json")):
             try:
-                raw = _read(path)
+                raw = read_regular(path, _MAX_ENTRY)
                 if raw is None:
                     continue
                 document = json.loads(raw)
@@ -229,27 +231,6 @@ class Spool:
             rejected.path.unlink(missing_ok=True)
         except OSError as error:
             raise DeliveryError(f"spool {rejected.path}: {error.strerror or error}") from None
-
-    # -- the last success ledger ------------------------------------------
-
-    def last_success(self, group: str) -> float | None:
-        """The last success time recorded for a group, or None."""
-        path = self.directory / _LAST_SUCCESS / group
-        try:
-            raw = _read(path)
-            return float(raw.decode().strip()) if raw is not None else None
-        except (DeliveryError, ValueError, UnicodeDecodeError):
-            return None
-
-    def record_success(self, group: str, when: float | None) -> None:
-        """Remember a group's last success time, never moving it backwards."""
-        if when is None:
-            return
-        self.check()
-        latest = latest_success(when, self.last_success(group), now=time.time())
-        if latest is None:
-            return
-        atomic_write(self.directory / _LAST_SUCCESS / group, f"{latest!r}\n".encode())
 
 
 def _check_private(path: Path) -> None:
@@ -272,35 +253,6 @@ def _check_private(path: Path) -> None:
             f"spool directory {path} {problem}: refusing to use it (anyone who can write "
             f"it can plant reports); fix it (chmod 700, chown) or choose another --spool-dir"
         )
-
-
-def _read(path: Path) -> bytes | None:
-    """A spool file's bytes (None if missing): regular files only, bounded, no symlinks."""
-    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
-    try:
-        fd = os.open(path, flags)
-    except FileNotFoundError:
-        return None
-    except OSError as error:
-        raise DeliveryError(f"spool {path}: {error.strerror or error}") from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise DeliveryError(f"spool {path}: not a regular file")
-        if info.st_size > _MAX_ENTRY:
-            raise DeliveryError(f"spool {path}: {info.st_size} bytes, too large to be a report")
-        chunks = []
-        size = 0
-        while chunk := os.read(fd, 1 << 16):
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > _MAX_ENTRY:
-                raise DeliveryError(f"spool {path}: too large to be a report")
-        return b"".join(chunks)
-    except OSError as error:
-        raise DeliveryError(f"spool {path}: {error.strerror or error}") from None
-    finally:
-        os.close(fd)
 
 
 def _document(entry: SpoolEntry) -> dict[str, Any]:
