@@ -26,9 +26,9 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from typing import IO, TYPE_CHECKING
+from typing import TYPE_CHECKING
 
-from pushrestic import __version__
+from pushrestic import __version__, say
 from pushrestic.constants import FORMATS
 from pushrestic.errors import (
     DeliveryError,
@@ -42,7 +42,7 @@ from pushrestic.errors import (
 if TYPE_CHECKING:
     from pushrestic.config import Config
     from pushrestic.model import Run
-    from pushrestic.sinks.pushgateway.deliver import Deliverer, PushSettings
+    from pushrestic.sinks.pushgateway.deliver import Deliverer
 
 log = logging.getLogger("pushrestic")
 
@@ -53,6 +53,14 @@ EXIT_UNREADABLE = 66
 EXIT_INTERNAL = 70
 EXIT_TEXTFILE = 74
 EXIT_SPOOLED = 75
+
+# What came of a report (pushrestic.report.Verdict, by name) as an exit code.
+_VERDICT_CODES = {
+    "DELIVERED": EXIT_OK,
+    "TEXTFILE_FAILED": EXIT_TEXTFILE,
+    "NOT_DELIVERED": EXIT_SPOOLED,
+    "UNTRUSTED_SPOOL": EXIT_USAGE,
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -231,20 +239,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handlers[args.command](args)
     except UsageError as error:
-        _error(str(error))
+        say.error(str(error))
         return EXIT_USAGE
     except DeliveryError as error:
-        _error(str(error))
+        say.error(str(error))
         return EXIT_SPOOLED
     except PushresticError as error:
-        _error(str(error))
+        say.error(str(error))
         return EXIT_INTERNAL
     except KeyboardInterrupt:
-        _error("interrupted")
+        say.error("interrupted")
         return 130
     except Exception as error:  # a bug: one line for the user, the traceback with -v
         log.info("internal error", exc_info=True)
-        _error(f"internal error: {type(error).__name__}: {error} (run with -v for details)")
+        say.error(f"internal error: {type(error).__name__}: {error} (run with -v for details)")
         return EXIT_INTERNAL
 
 
@@ -256,8 +264,8 @@ def _push(args: argparse.Namespace) -> int:
 
     config = _load(args)
     spec = InputSpec(args.log, args.fmt, args.exit_code, args.location, args.backend)
-    if args.log == "-" and _is_terminal(sys.stdin):  # not a pipe: someone may wait for it
-        _note("reading restic's output from stdin (Ctrl-D to end)")
+    if args.log == "-" and say.is_terminal(sys.stdin):  # not a pipe: someone may wait for it
+        say.note("reading restic's output from stdin (Ctrl-D to end)")
     collected = collect_runs(spec)
     if not collected.runs and collected.problem is not None:  # restic init, unlock, version
         _say_problem(collected.problem, reported=False)
@@ -279,7 +287,7 @@ def _run(args: argparse.Namespace) -> int:
     wrapped = run_command(argv, fmt=args.fmt, env=without_secrets(os.environ))
     runs, problem = runs_of_command(wrapped, location=args.location, backend=args.backend)
     if wrapped.start_error:
-        _error(wrapped.start_error)
+        say.error(wrapped.start_error)
     if runs:
         _report_keeping_the_code(args, runs)
     if problem is not None:
@@ -296,7 +304,7 @@ def _hook(args: argparse.Namespace) -> int:
     )
     _report_keeping_the_code(args, runs)
     if problem is not None:
-        _error(f"{problem} (reported as a failed run)")
+        say.error(f"{problem} (reported as a failed run)")
     return EXIT_OK
 
 
@@ -321,123 +329,17 @@ def _journal(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace, config: Config, runs: Sequence[Run]) -> int:
-    """Print (dry run) or deliver ``runs``; the exit code of the delivery."""
-    from pushrestic import config as settings
-    from pushrestic.metrics import build_registry, check_exposition
-    from pushrestic.sinks import textfile
+    """Print (dry run) or deliver ``runs``; the exit code of what came of it."""
+    from pushrestic.report import report
 
-    labels = settings.labels(config)
-    if args.dry_run:
-        check_exposition(build_registry(runs, labels).collect())
-        sys.stdout.buffer.write(textfile.render(runs, labels))
-        sys.stdout.flush()
-        return EXIT_OK
-    push = settings.push_settings(config)
-    remote = settings.remote_write_settings(config)
-    path = settings.textfile_path(config)
-    if push is None and remote is None and path is None:
-        raise UsageError(
-            "no destination: give --gateway URL, --remote-write URL, --textfile PATH or --dry-run"
-        )
-    deliverers = _new_deliverers(push, remote)
-    try:  # before any sink: a bug must never reach the gateway's own consistency check
-        check_exposition(build_registry(runs, labels).collect())
-    except PushresticError as error:
-        for deliverer in deliverers:
-            deliverer.set_aside(runs, labels, str(error))
-        raise
-    code = EXIT_OK
-    if path is not None:
-        try:
-            textfile.write(path, runs, labels, timeout=config.get("pushgateway.deadline"))
-        except DeliveryError as error:
-            _error(str(error))
-            code = EXIT_TEXTFILE
-        else:
-            if _telling(args):
-                _note(f"wrote {_groups_phrase(len({run.group for run in runs}))} to {path}")
-    for deliverer in deliverers:
-        deliverer.replay(skip=deliverer.group_ids(runs))
-        deliverer.push(runs, labels)
-    for deliverer in deliverers:
-        delivered = _delivery_code(deliverer)
-        code = delivered if code == EXIT_OK else code
-        if _telling(args):
-            _say_delivered(deliverer)
-    return code
+    verdict = report(runs, config, dry_run=args.dry_run, telling=_telling(args))
+    return _VERDICT_CODES[verdict.name]
 
 
 def _telling(args: argparse.Namespace) -> bool:
     """Whether to say what was delivered: asked (-v), or someone reads stderr on a
     terminal. Cron and systemd get nothing unless something went wrong."""
-    return bool(getattr(args, "verbose", False)) or _is_terminal(sys.stderr)
-
-
-def _say_delivered(deliverer: Deliverer) -> None:
-    """``pushed 4 groups to URL`` (and the spooled reports of earlier runs delivered)."""
-    from pushrestic.sinks.pushgateway.http import redact_url
-
-    result = deliverer.result
-    if not result.delivered and not result.replayed:
-        return
-    where = redact_url(deliverer.settings.gateway.url.rstrip("/"))
-    replayed = len(result.replayed)
-    older = f" (and {replayed} spooled report{'s' if replayed != 1 else ''})" if replayed else ""
-    _note(f"pushed {_groups_phrase(len(result.delivered))} to {where}{older}")
-
-
-def _groups_phrase(count: int) -> str:
-    return f"{count} group{'s' if count != 1 else ''}"
-
-
-def _delivery_code(deliverer: Deliverer) -> int:
-    """Say what happened to this run's report and what waits; 75 when it was not delivered."""
-    result = deliverer.result
-    directory = deliverer.spool.directory
-    # The first failure is the cause: the groups after it may not have been tried.
-    reason = result.errors[0] if result.errors else "not tried"
-    if result.spooled:
-        _error(f"push failed, kept in {directory}: {', '.join(result.spooled)}: {reason}")
-    if result.rejected:
-        _error(
-            f"the {deliverer.what} refused {', '.join(result.rejected)}: {reason}; the report "
-            f"is kept in {directory / 'rejected'} (see `pushrestic spool`)"
-        )
-    lost = set(result.lost)
-    for problem in result.spool_problems:
-        if any(problem.startswith(f"{name}:") for name in lost):
-            _error(problem)
-        else:
-            _warning(problem)
-    if not result.complete:
-        return EXIT_SPOOLED
-    waiting = _waiting(deliverer)
-    if waiting:
-        _warning(
-            f"{waiting} in {directory}: see `pushrestic spool`, deliver with `pushrestic flush`"
-        )
-    if result.untrusted_spool:
-        _error(f"{result.untrusted_spool} (the report was pushed without the spool)")
-        return EXIT_USAGE
-    return EXIT_OK
-
-
-def _waiting(deliverer: Deliverer) -> str:
-    """One phrase for the spooled reports of earlier runs that are still not delivered."""
-    result = deliverer.result
-    parts = []
-    if result.waiting:
-        parts.append(f"{len(result.waiting)} waiting for this gateway")
-    elsewhere = sum(len(names) for names in result.elsewhere.values())
-    if elsewhere:
-        parts.append(f"{elsewhere} for another gateway URL or job")
-    refused = len(result.set_aside) + len(deliverer.rejected())
-    if refused:
-        parts.append(f"{refused} refused by the gateway")
-    if not parts:
-        return ""
-    total = len(result.waiting) + elsewhere + refused
-    return f"{total} older report{'s' if total != 1 else ''} not delivered ({', '.join(parts)})"
+    return bool(getattr(args, "verbose", False)) or say.is_terminal(sys.stderr)
 
 
 def _say_problem(problem: InputError, *, reported: bool) -> None:
@@ -447,11 +349,11 @@ def _say_problem(problem: InputError, *, reported: bool) -> None:
     nothing is reported, or a failed run when the exit code says the command failed.
     """
     if not isinstance(problem, NothingToReport):
-        _error(f"{problem} (reported as a failed run)")
+        say.error(f"{problem} (reported as a failed run)")
     elif reported:
-        _warning(f"{problem}, but the exit code says it failed: reported as a failed run")
+        say.warning(f"{problem}, but the exit code says it failed: reported as a failed run")
     else:
-        _warning(f"{problem} (nothing was reported)")
+        say.warning(f"{problem} (nothing was reported)")
 
 
 def _with_problem(code: int, problem: InputError | None) -> int:
@@ -519,11 +421,11 @@ def _flushed(deliverer: Deliverer) -> int:
             f"(kept in {rejected.path}; `pushrestic flush --retry-rejected` or --drop-rejected)"
         )
     for problem in result.spool_problems:
-        _warning(problem)
+        say.warning(problem)
     if result.set_aside:
-        _error(f"refused by the gateway, kept aside: {', '.join(result.set_aside)}")
+        say.error(f"refused by the gateway, kept aside: {', '.join(result.set_aside)}")
     if result.waiting:
-        _error(f"still spooled: {', '.join(result.waiting)}")
+        say.error(f"still spooled: {', '.join(result.waiting)}")
     if result.waiting or result.set_aside:
         return EXIT_SPOOLED
     return EXIT_OK
@@ -542,7 +444,7 @@ def _spool(args: argparse.Namespace) -> int:
         try:
             entry = spool.get(group)
         except DeliveryError as error:
-            _warning(str(error))
+            say.warning(str(error))
             continue
         if entry is not None:
             print(
@@ -632,23 +534,12 @@ def _deliverer(config: Config) -> Deliverer:
     return Deliverer(settings)
 
 
-def _new_deliverers(*settings: PushSettings | None) -> list[Deliverer]:
-    """A deliverer for each sink set (the Pushgateway, remote-write), sharing one deadline."""
-    from pushrestic.sinks.pushgateway.deliver import Deliverer
-
-    deliverers: list[Deliverer] = []
-    for each in settings:
-        if each is not None:
-            budget = deliverers[0].budget if deliverers else None
-            deliverers.append(Deliverer(each, budget=budget))
-    return deliverers
-
-
 def _deliverers(config: Config) -> list[Deliverer]:
     """The deliverers of the Pushgateway and of the remote-write endpoint that are set."""
     from pushrestic.config import push_settings, remote_write_settings
+    from pushrestic.report import deliverers as made
 
-    deliverers = _new_deliverers(push_settings(config), remote_write_settings(config))
+    deliverers = made(push_settings(config), remote_write_settings(config))
     if not deliverers:
         raise UsageError(
             "no Pushgateway or remote-write endpoint: give --gateway URL or --remote-write URL"
@@ -666,27 +557,6 @@ class _Formatter(logging.Formatter):
         return f"pushrestic: {level}{message}"
 
 
-def _error(message: str) -> None:
-    print(f"pushrestic: error: {message}", file=sys.stderr)
-
-
-def _warning(message: str) -> None:
-    print(f"pushrestic: warning: {message}", file=sys.stderr)
-
-
-def _note(message: str) -> None:
-    """One line on stderr that is neither an error nor a warning."""
-    print(f"pushrestic: {message}", file=sys.stderr)
-
-
-def _is_terminal(stream: IO[str] | None) -> bool:
-    """Whether ``stream`` (sys.stdin, sys.stderr) is a terminal; False when closed or absent."""
-    try:
-        return stream is not None and stream.isatty()
-    except (ValueError, OSError):
-        return False
-
-
 # -- reporting that leaves the exit code alone (run, hook) ---------------------
 
 
@@ -698,17 +568,17 @@ def _report_keeping_the_code(args: argparse.Namespace, runs: Sequence[Run]) -> N
     try:
         _report(args, _load(args), runs)
     except UsageError as error:
-        _error(f"{error} (nothing was reported)")
+        say.error(f"{error} (nothing was reported)")
     except PushresticError as error:
-        _error(str(error))
+        say.error(str(error))
     except BrokenPipeError:
         _stdout_gone()
-        _error("stdout is closed (broken pipe): the report was not printed")
+        say.error("stdout is closed (broken pipe): the report was not printed")
     except KeyboardInterrupt:
-        _error("interrupted: the report may be incomplete")
+        say.error("interrupted: the report may be incomplete")
     except Exception as error:  # a bug: one line for the user, the traceback with -v
         log.info("internal error", exc_info=True)
-        _error(
+        say.error(
             f"internal error while reporting: {type(error).__name__}: {error} "
             "(run with -v for details)"
         )
