@@ -285,22 +285,30 @@ def _run(args: argparse.Namespace) -> int:
     if not argv:
         raise UsageError("no command to run: pushrestic run [options] -- COMMAND [ARGS...]")
     wrapped = run_command(argv, fmt=args.fmt, env=without_secrets(os.environ))
-    runs, problem = runs_of_command(wrapped, location=args.location, backend=args.backend)
+    code: int = wrapped.exit_code  # the command's, whatever happens to the report
     if wrapped.start_error:
         say.error(wrapped.start_error)
+    try:
+        runs, problem = runs_of_command(wrapped, location=args.location, backend=args.backend)
+    except UsageError as error:  # --location/--backend select nothing
+        say.error(f"{error} (nothing was reported)")
+        return code
     if runs:
         _report_keeping_the_code(args, runs)
     if problem is not None:
         _say_problem(problem, reported=bool(runs))
-    code: int = wrapped.exit_code
     return code
 
 
 def _hook(args: argparse.Namespace) -> int:
     from pushrestic.collect import runs_of_hook
+    from pushrestic.sources.environment import hook_variables
 
     runs, problem = runs_of_hook(
-        os.environ, exit_code=args.exit_code, location=args.location, backend=args.backend
+        hook_variables(os.environ),
+        exit_code=args.exit_code,
+        location=args.location,
+        backend=args.backend,
     )
     _report_keeping_the_code(args, runs)
     if problem is not None:
@@ -310,11 +318,12 @@ def _hook(args: argparse.Namespace) -> int:
 
 def _journal(args: argparse.Namespace) -> int:
     from pushrestic.collect import runs_of_journal
+    from pushrestic.sources.environment import service_variables
 
     config = _load(args)
     runs, problem = runs_of_journal(
         args.unit,
-        os.environ,
+        service_variables(os.environ),
         directory=args.journal_directory,
         files=args.journal_file,
         exit_code=args.exit_code,
