@@ -61,9 +61,8 @@ from pushrestic.sinks.pushgateway.deliver import Deliverer, PushSettings  # noqa
 from pushrestic.sinks.pushgateway.grouping import Gateway, push_group  # noqa: E402
 from pushrestic.sinks.pushgateway.http import (  # noqa: E402
     RetryPolicy,
+    SessionTransport,
     TransportSettings,
-    make_handler,
-    make_session,
 )
 from pushrestic.sinks.pushgateway.spool import PUSHGATEWAY, REMOTE_WRITE, Spool, group_id  # noqa: E402
 from pushrestic.sinks.textfile import render  # noqa: E402
@@ -243,12 +242,12 @@ def persisted_gateway(
         "--persistence.interval=1h",
         "--push.disable-consistency-check",
     ]
-    handler = make_handler(make_session(TransportSettings()))
+    transport = SessionTransport(TransportSettings())
     bodies = {location: render([run_of(template, location)], {}) for location in LOCATIONS}
 
     def write(host: str, location: str) -> None:
         gateway = Gateway(url, instance=host)
-        push_group(handler, gateway, gateway.key(location, BACKEND), bodies[location], POLICY)
+        push_group(transport, gateway, gateway.key(location, BACKEND), bodies[location], POLICY)
 
     with server(argv, url, "/-/ready", workdir):
         seconds = load(write, everyone)
@@ -319,13 +318,13 @@ def database_mode(
         ]
         ready = "/-/ready"
     write_url = f"{url}/api/v1/write"
-    handler = make_handler(make_session(TransportSettings()))
+    transport = SessionTransport(TransportSettings())
     bodies = {location: remote_write.render(run_of(template, location)) for location in LOCATIONS}
 
     def write(host: str, location: str) -> None:
         target = remote_write.RemoteWrite(write_url, instance=host)
         key = target.key(location, BACKEND)
-        remote_write.write_group(handler, target, key, bodies[location], POLICY)
+        remote_write.write_group(transport, target, key, bodies[location], POLICY)
 
     figures = Figures(mode)
     with server(argv, url, ready, workdir) as process:

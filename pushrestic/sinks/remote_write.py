@@ -24,7 +24,13 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from pushrestic.errors import UsageError
 from pushrestic.metrics import CATALOGUE, RunsCollector
 from pushrestic.model import Run
-from pushrestic.sinks.pushgateway.http import Handler, RetryPolicy, has_user_info, redact_url, send
+from pushrestic.sinks.pushgateway.http import (
+    RetryPolicy,
+    Transport,
+    has_user_info,
+    redact_url,
+    send,
+)
 from pushrestic.sinks.remote_write_proto import Metadata, Series, labels_of, write_request
 
 SINK = "remote-write"
@@ -232,7 +238,7 @@ def encode(series: Sequence[Series], metadata: Sequence[Metadata] = ()) -> bytes
 
 
 def write_group(
-    handler: Handler,
+    transport: Transport,
     target: RemoteWrite,
     key: Mapping[str, str],
     body: bytes,
@@ -249,7 +255,9 @@ def write_group(
     data = encode(series, metadata)
     headers = (*PROTOCOL_HEADERS, *target.headers)
     send(
-        lambda timeout: handler(target.url, "POST", timeout, headers, data)(),
+        lambda timeout: transport.request(
+            "POST", target.url, timeout=timeout, headers=headers, data=data
+        ),
         policy,
         what=f"remote write of group {','.join(f'{k}={v!r}' for k, v in key.items())}",
     )

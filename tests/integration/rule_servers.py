@@ -29,9 +29,8 @@ import yaml
 from pushrestic.collect import InputSpec, collect_runs
 from pushrestic.sinks.pushgateway.http import (
     RetryPolicy,
+    SessionTransport,
     TransportSettings,
-    make_handler,
-    make_session,
 )
 from pushrestic.sinks.remote_write import RemoteWrite, render, write_group
 from tests.conftest import require_binary
@@ -141,9 +140,9 @@ def write_at(
     spec = InputSpec(str(log), exit_code=exit_code, location=location, backend=backend)
     (run,) = collect_runs(spec).runs
     target = RemoteWrite(url, instance=instance)
-    handler = make_handler(make_session(TransportSettings()))
+    transport = SessionTransport(TransportSettings())
     write_group(
-        handler,
+        transport,
         target,
         target.key(location, backend, run.operation),
         render(run),

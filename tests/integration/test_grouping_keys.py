@@ -14,9 +14,8 @@ from pushrestic.model import ExitCodeSource, Outcome, Run
 from pushrestic.sinks.pushgateway.grouping import Gateway, push_group
 from pushrestic.sinks.pushgateway.http import (
     RetryPolicy,
+    SessionTransport,
     TransportSettings,
-    make_handler,
-    make_session,
 )
 from tests.integration.servers import (
     SUCCESS_LOG,
@@ -43,13 +42,11 @@ def push_run(gateway: Gateway, location: str, backend: str) -> dict[str, str]:
     """Push one successful run's group; returns the labels the group should carry."""
     run = Run(location, backend, Outcome(0, ExitCodeSource.GIVEN), ended_at=T1)
     key = gateway.key(location, backend)
-    session = make_session(TransportSettings())
+    transport = SessionTransport(TransportSettings())
     try:
-        push_group(
-            make_handler(session), gateway, key, generate_latest(build_registry([run])), POLICY
-        )
+        push_group(transport, gateway, key, generate_latest(build_registry([run])), POLICY)
     finally:
-        session.close()
+        transport.session.close()
     return {"job": gateway.job, **key}
 
 

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-import requests
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from prometheus_client import generate_latest
@@ -28,9 +27,8 @@ from pushrestic.model import ExitCodeSource, Outcome, Run
 from pushrestic.sinks.pushgateway.grouping import Gateway, push_group
 from pushrestic.sinks.pushgateway.http import (
     RetryPolicy,
+    SessionTransport,
     TransportSettings,
-    make_handler,
-    make_session,
 )
 from tests.integration.servers import Pushgateway, http_get, started_pushgateway
 
@@ -96,8 +94,9 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pushgateway]:
 
 
 @pytest.fixture(scope="module")
-def session() -> Iterator[requests.Session]:
-    with make_session(TransportSettings()) as opened:
+def transport() -> Iterator[SessionTransport]:
+    opened = SessionTransport(TransportSettings())
+    with opened.session:
         yield opened
 
 
@@ -113,7 +112,7 @@ def groups_of(gateway: Pushgateway, job: str) -> list[dict[str, Any]]:
 @example(case=Case([("a", "b@c"), ("a@b", "c")]))
 @example(case=Case([("\r", "\n"), ('"', "\\")], instance="\r\n", grouping={"env": ""}, job="/"))
 def test_each_group_arrives_under_its_exact_grouping_key(
-    gateway: Pushgateway, session: requests.Session, case: Case
+    gateway: Pushgateway, transport: SessionTransport, case: Case
 ) -> None:
     # a job of the example's own (never empty), so that examples never meet
     target = Gateway(
@@ -122,12 +121,11 @@ def test_each_group_arrives_under_its_exact_grouping_key(
         instance=case.instance,
         grouping=case.grouping,
     )
-    handler = make_handler(session)
     expected: dict[frozenset[tuple[str, str]], tuple[str, str]] = {}
     for location, backend in case.pairs:
         run = Run(location, backend, Outcome(0, ExitCodeSource.GIVEN), ended_at=T1)
         key = target.key(location, backend)
-        push_group(handler, target, key, generate_latest(build_registry([run])), POLICY)
+        push_group(transport, target, key, generate_latest(build_registry([run])), POLICY)
         expected[frozenset({"job": target.job, **key}.items())] = (location, backend)
 
     arrived = groups_of(gateway, target.job)

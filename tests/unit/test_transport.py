@@ -20,20 +20,14 @@ from dataclasses import dataclass, field
 
 import pytest
 import requests
-from prometheus_client import CollectorRegistry, Gauge, generate_latest
-from prometheus_client.exposition import (
-    delete_from_gateway,
-    push_to_gateway,
-    pushadd_to_gateway,
-)
 
 from pushrestic import __version__
 from pushrestic.sinks.pushgateway.http import (
     USER_AGENT,
     PushError,
     RetryPolicy,
+    SessionTransport,
     TransportSettings,
-    make_handler,
     make_session,
     redact_url,
     request,
@@ -444,57 +438,37 @@ def test_redact_url_removes_user_info_and_keeps_the_rest(url: str, shown: str) -
     assert redact_url(url) == shown
 
 
-# -- a prometheus_client handler ---------------------------------------------------
+# -- the transport object ------------------------------------------------------------
 
 
-def registry_with_one_gauge() -> CollectorRegistry:
-    registry = CollectorRegistry()
-    Gauge("restic_backup_success", "1 when the run protected data", registry=registry).set(1)
-    return registry
-
-
-def test_the_handler_plugs_into_push_to_gateway(
-    server: FaultyServer, session: requests.Session
+def test_a_session_transport_sends_the_request_with_its_headers_and_user_agent(
+    server: FaultyServer,
 ) -> None:
-    registry = registry_with_one_gauge()
-    push_to_gateway(
-        server.url, job="nightly", registry=registry, timeout=PATIENT, handler=make_handler(session)
+    transport = SessionTransport(TransportSettings(bearer_token="tok-123"))
+    headers = (("Content-Type", "text/plain; version=0.0.4"),)
+    answer = transport.request(
+        "PUT", server.url + "/metrics/job/nightly", timeout=PATIENT, headers=headers, data=b"x 1\n"
     )
+    assert answer == b""
     (put,) = server.requests
-    assert (put.method, put.path) == ("PUT", "/metrics/job/nightly")
-    assert put.body == generate_latest(registry)
-    assert (put.header("Content-Type") or "").startswith("text/plain; version=0.0.4")
+    assert (put.method, put.path, put.body) == ("PUT", "/metrics/job/nightly", b"x 1\n")
+    assert put.header("Content-Type") == "text/plain; version=0.0.4"
     assert put.header("User-Agent") == USER_AGENT
+    assert put.header("Authorization") == "Bearer tok-123"
 
 
-def test_the_handler_plugs_into_pushadd_and_delete_from_gateway(
-    server: FaultyServer, session: requests.Session
-) -> None:
-    handler = make_handler(session)
-    pushadd_to_gateway(
-        server.url,
-        job="nightly",
-        registry=registry_with_one_gauge(),
-        grouping_key={"location": "docs"},
-        handler=handler,
-    )
-    delete_from_gateway(
-        server.url, job="nightly", grouping_key={"location": "docs"}, handler=handler
-    )
-    assert [(r.method, r.path) for r in server.requests] == [
-        ("POST", "/metrics/job/nightly/location/docs"),
-        ("DELETE", "/metrics/job/nightly/location/docs"),
-    ]
+def test_a_session_transport_returns_the_body_of_a_2xx_answer(server: FaultyServer) -> None:
+    server.script(then=Answer(200, '{"status":"success","data":[]}'))
+    transport = SessionTransport(TransportSettings())
+    answer = transport.request("GET", server.url + "/api/v1/metrics", timeout=PATIENT)
+    assert answer == b'{"status":"success","data":[]}'
 
 
-def test_the_handler_raises_a_push_error_quoting_the_gateway_on_failure(
-    server: FaultyServer, session: requests.Session
+def test_a_session_transport_raises_a_push_error_quoting_the_gateway_on_failure(
+    server: FaultyServer,
 ) -> None:
     server.script(then=Answer(400, PUSHGATEWAY_INVALID))
-    with pytest.raises(PushError, match="pushed metrics are invalid or inconsistent"):
-        push_to_gateway(
-            server.url,
-            job="nightly",
-            registry=registry_with_one_gauge(),
-            handler=make_handler(session),
-        )
+    transport = SessionTransport(TransportSettings())
+    with pytest.raises(PushError, match="pushed metrics are invalid or inconsistent") as caught:
+        transport.request("PUT", server.url + "/metrics/job/nightly", timeout=PATIENT, data=b"")
+    assert not caught.value.transient

@@ -29,12 +29,11 @@ from pushrestic.sinks.pushgateway.grouping import (
     push_group,
 )
 from pushrestic.sinks.pushgateway.http import (
-    Handler,
     PushError,
     RetryPolicy,
+    SessionTransport,
+    Transport,
     TransportSettings,
-    make_handler,
-    make_session,
 )
 from pushrestic.sinks.pushgateway.spool import (
     PUSHGATEWAY,
@@ -121,13 +120,15 @@ class Deliverer:
     """
 
     def __init__(
-        self, settings: PushSettings, handler: Handler | None = None, budget: Budget | None = None
+        self,
+        settings: PushSettings,
+        transport: Transport | None = None,
+        budget: Budget | None = None,
     ) -> None:
         self.settings = settings
         self.sink = PUSHGATEWAY if isinstance(settings.gateway, Gateway) else REMOTE_WRITE
         self.spool = Spool(settings.spool_dir)
-        self._session = make_session(settings.transport)
-        self._handler = handler or make_handler(self._session)
+        self._transport = transport or SessionTransport(settings.transport)
         self.budget = budget if budget is not None else Budget(settings.policy)
         self._down = False  # this sink failed a delivery after all retries
         self._last_stamp = 0.0
@@ -368,11 +369,11 @@ class Deliverer:
         gateway = self._gateway()
         group = group_id(gateway.url, gateway.job, key)
         with self._locked(group):
-            delete_group(self._handler, gateway, key, self.settings.policy)
+            delete_group(self._transport, gateway, key, self.settings.policy)
             self._keep_quietly(lambda: self.spool.remove(group))
 
     def groups(self) -> list[GroupState]:
-        return list_groups(self._session, self._gateway(), self.settings.policy)
+        return list_groups(self._transport, self._gateway(), self.settings.policy)
 
     # -- the sink --------------------------------------------------------
 
@@ -398,7 +399,7 @@ class Deliverer:
     def _send(self, key: Mapping[str, str], body: bytes, policy: RetryPolicy) -> None:
         target = self.settings.gateway
         if isinstance(target, Gateway):
-            push_group(self._handler, target, key, body, policy)
+            push_group(self._transport, target, key, body, policy)
             return
         from pushrestic.sinks import remote_write
 
@@ -406,7 +407,7 @@ class Deliverer:
         # in one invocation are two samples, never two values at one time).
         stamp = max(time.time(), self._last_stamp + 0.001)
         self._last_stamp = stamp
-        remote_write.write_group(self._handler, target, key, body, policy, at=stamp)
+        remote_write.write_group(self._transport, target, key, body, policy, at=stamp)
 
     def _policy(self) -> RetryPolicy | None:
         """The policy for the next group; None once this sink failed or the time is up."""
@@ -459,7 +460,7 @@ class Deliverer:
                 return None
             quick = replace(policy, attempts=1, timeout=min(policy.timeout, 5.0))
             try:
-                self._remote = list_groups(self._session, self._gateway(), quick)
+                self._remote = list_groups(self._transport, self._gateway(), quick)
             except PushError as error:
                 # Unreachable (transient): the push fails too and says so, once; the
                 # report is spooled and asks again when it is replayed.

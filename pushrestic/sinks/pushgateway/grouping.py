@@ -27,17 +27,16 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from pushrestic.errors import UsageError
 from pushrestic.metrics import LAST_SUCCESS
 from pushrestic.sinks.pushgateway.http import (
-    Handler,
     PushError,
     RetryPolicy,
+    Transport,
     has_user_info,
     redact_url,
-    request,
     send,
 )
 
 if TYPE_CHECKING:
-    import requests
+    pass
 
 # Sent as they are: values of these characters that are not made of dots only. A
 # value of dots ('.', '..') would be a dot segment, which URL clients (urllib3,
@@ -114,43 +113,45 @@ class GroupState:
 
 
 def push_group(
-    handler: Handler, gateway: Gateway, key: Mapping[str, str], body: bytes, policy: RetryPolicy
+    transport: Transport,
+    gateway: Gateway,
+    key: Mapping[str, str],
+    body: bytes,
+    policy: RetryPolicy,
 ) -> None:
     """PUT ``body`` as the whole of one group, retried under ``policy``. Raises PushError."""
     url = gateway.group_url(key)
     headers = (("Content-Type", CONTENT_TYPE_PLAIN_0_0_4),)
     send(
-        lambda timeout: handler(url, "PUT", timeout, headers, body)(),
+        lambda timeout: transport.request("PUT", url, timeout=timeout, headers=headers, data=body),
         policy,
         what=f"push of {_describe(key)}",
     )
 
 
 def delete_group(
-    handler: Handler, gateway: Gateway, key: Mapping[str, str], policy: RetryPolicy
+    transport: Transport, gateway: Gateway, key: Mapping[str, str], policy: RetryPolicy
 ) -> None:
     """DELETE one group from the Pushgateway. Raises PushError."""
     url = gateway.group_url(key)
     send(
-        lambda timeout: handler(url, "DELETE", timeout, (), b"")(),
+        lambda timeout: transport.request("DELETE", url, timeout=timeout),
         policy,
         what=f"delete of {_describe(key)}",
     )
 
 
-def list_groups(
-    session: requests.Session, gateway: Gateway, policy: RetryPolicy
-) -> list[GroupState]:
+def list_groups(transport: Transport, gateway: Gateway, policy: RetryPolicy) -> list[GroupState]:
     """This job's groups, from the Pushgateway's API, with their push times."""
     url = f"{gateway.base}/api/v1/metrics"
-    answers: list[requests.Response] = []
+    answers: list[bytes] = []
     send(
-        lambda timeout: answers.append(request(session, "GET", url, timeout=timeout)),
+        lambda timeout: answers.append(transport.request("GET", url, timeout=timeout)),
         policy,
         what="listing groups",
     )
     try:
-        document = json.loads(answers[-1].content)
+        document = json.loads(answers[-1])
         groups = document["data"]
     except (ValueError, KeyError, TypeError):
         raise PushError(

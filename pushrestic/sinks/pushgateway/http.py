@@ -1,10 +1,8 @@
-"""HTTP transport to the Pushgateway: a requests handler and a tenacity retry policy.
+"""HTTP transport of the push sinks (Pushgateway, remote-write) and its retry policy.
 
-:func:`make_handler` returns a handler with prometheus_client's signature
-(``handler(url, method, timeout, headers, data)`` returning a callable that
-sends the request and raises on failure), so it plugs into
-``push_to_gateway``/``delete_from_gateway`` as well as into pushrestic's own
-calls. It adds auth, TLS settings, a per-request timeout and
+A :class:`Transport` sends one request and returns the body of a 2xx answer;
+:class:`SessionTransport` is the real one (tests pass a fake to the deliverer).
+It adds auth, TLS settings, a per-request timeout and
 ``User-Agent: pushrestic/VERSION``, and classifies failures: connection errors,
 timeouts, 5xx, 408 and 429 are transient; any other 4xx is permanent and its
 message quotes the gateway's answer.
@@ -35,7 +33,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pushrestic import __version__
 from pushrestic.errors import DeliveryError
@@ -48,7 +46,6 @@ log = logging.getLogger(__name__)
 
 USER_AGENT = f"pushrestic/{__version__}"
 Headers = Sequence[tuple[str, str]]
-Handler = Callable[[str, str, float | None, Headers, bytes], Callable[[], None]]
 
 MAX_BODY = 64 * 1024 * 1024
 """Bytes of a 2xx answer read at most unless the caller says otherwise: a Pushgateway's
@@ -197,18 +194,40 @@ def make_session(settings: TransportSettings) -> requests.Session:
     return session
 
 
-def make_handler(session: requests.Session) -> Handler:
-    """A prometheus_client push handler that sends through ``session``."""
+class Transport(Protocol):
+    """What a push sink sends its requests through."""
 
-    def handler(
-        url: str, method: str, timeout: float | None, headers: Headers, data: bytes
-    ) -> Callable[[], None]:
-        def send_once() -> None:
-            request(session, method, url, timeout=timeout, headers=headers, data=data)
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        timeout: float | None,
+        headers: Headers = (),
+        data: bytes | None = None,
+    ) -> bytes:
+        """Send one request; the body of a 2xx answer. Raises PushError otherwise."""
+        ...
 
-        return send_once
 
-    return handler
+class SessionTransport:
+    """Requests through one requests Session made from ``settings`` (see :func:`request`)."""
+
+    def __init__(self, settings: TransportSettings) -> None:
+        self.session = make_session(settings)
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        timeout: float | None,
+        headers: Headers = (),
+        data: bytes | None = None,
+    ) -> bytes:
+        answer = request(self.session, method, url, timeout=timeout, headers=headers, data=data)
+        body: bytes = answer.content
+        return body
 
 
 def request(
@@ -544,12 +563,12 @@ __all__ = [
     "MAX_BODY",
     "MAX_ERROR_BODY",
     "USER_AGENT",
-    "Handler",
     "PushError",
     "RetryPolicy",
+    "SessionTransport",
+    "Transport",
     "TransportSettings",
     "has_user_info",
-    "make_handler",
     "make_session",
     "redact_url",
     "request",

@@ -272,18 +272,30 @@ def test_series_carry_job_and_the_grouping_key_which_wins_over_their_own_labels(
 Sent = list[tuple[str, str, Headers, bytes]]
 
 
-def recording(sent: Sent, fail: Callable[[], None] | None = None) -> Any:
-    def handler(
-        url: str, method: str, timeout: float | None, headers: Headers, data: bytes
-    ) -> Callable[[], None]:
-        def send_once() -> None:
-            sent.append((url, method, headers, data))
-            if fail is not None:
-                fail()
+class Recording:
+    """A transport that keeps what it is asked to send, and fails when told."""
 
-        return send_once
+    def __init__(self, sent: Sent, fail: Callable[[], None] | None = None) -> None:
+        self.sent = sent
+        self.fail = fail
 
-    return handler
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        timeout: float | None,
+        headers: Headers = (),
+        data: bytes | None = None,
+    ) -> bytes:
+        self.sent.append((url, method, headers, data or b""))
+        if self.fail is not None:
+            self.fail()
+        return b""
+
+
+def recording(sent: Sent, fail: Callable[[], None] | None = None) -> Recording:
+    return Recording(sent, fail)
 
 
 def test_a_group_is_posted_with_the_protocol_headers_and_stamped_when_sent() -> None:
@@ -396,9 +408,9 @@ def test_neither_the_gateway_path_nor_a_dry_run_imports_the_remote_write_path(
 # -- delivery through the spool -------------------------------------------------------
 
 
-def deliverer(tmp_path: Path, handler: Any, target: RemoteWrite = TARGET) -> Deliverer:
+def deliverer(tmp_path: Path, transport: Any, target: RemoteWrite = TARGET) -> Deliverer:
     settings = PushSettings(target, tmp_path / "spool", policy=QUICK)
-    return Deliverer(settings, handler=handler)
+    return Deliverer(settings, transport=transport)
 
 
 def test_a_spooled_report_is_stamped_when_it_is_replayed_not_when_it_ran(tmp_path: Path) -> None:
@@ -429,7 +441,7 @@ def test_a_gateway_deliverer_leaves_remote_write_reports_alone_and_the_other_way
     sent: Sent = []
     gateway = Deliverer(
         PushSettings(Gateway("http://other:9091"), tmp_path / "spool", policy=QUICK),
-        handler=recording(sent),
+        transport=recording(sent),
     )
     gateway.replay(adopt=True)
     assert [url for url, *_ in sent] == [
