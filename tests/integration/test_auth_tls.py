@@ -31,7 +31,7 @@ import requests
 
 import pushrestic
 from tests.conftest import IN_CI, require_binary
-from tests.integration.faulty_server import Answer, FaultyServer
+from tests.faulty_server import Answer, FaultyServer
 from tests.integration.servers import Pushgateway
 
 LOG = Path(pushrestic.__file__).parent / "examples" / "restic-backup.log"

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.commands import Terminal, read_terminal
 from tests.integration.servers import (
     AUTORESTIC_LOG,
     PUSHRESTIC_TIMEOUT,
@@ -22,7 +23,6 @@ from tests.integration.servers import (
     sample_log,
     started_pushgateway,
 )
-from tests.unit.test_runner import Terminal, read_terminal
 
 pytestmark = pytest.mark.integration
 

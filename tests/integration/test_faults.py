@@ -31,7 +31,7 @@ from typing import Literal
 import pytest
 
 import pushrestic
-from tests.integration.faulty_server import (
+from tests.faulty_server import (
     PUSHGATEWAY_INVALID,
     Answer,
     Dribble,

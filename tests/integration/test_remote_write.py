@@ -16,7 +16,7 @@ import cramjam
 import pytest
 
 from pushrestic.sinks.remote_write import ALWAYS, UNKNOWN
-from tests.integration.faulty_server import Answer, FaultyServer
+from tests.faulty_server import Answer, FaultyServer
 from tests.integration.servers import (
     AUTORESTIC_GROUPS,
     AUTORESTIC_LOG,

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.commands import REPO, Terminal, read_terminal
 from tests.integration.conftest import RESTIC_TIMEOUT, ResticRepo, SourceTree
 from tests.integration.servers import Pushgateway, started_pushgateway
 from tests.integration.test_wrapper import ERASE_LINE, RESTIC_PROGRESS
-from tests.unit.test_runner import REPO, Terminal, read_terminal
 
 pytestmark = pytest.mark.integration
 

@@ -1,7 +1,7 @@
 """run_command around real restic: its exit code kept, its output passed through byte for
 byte, what it did parsed from the stream.
 
-Each test runs :data:`tests.unit.test_runner.WRAPPER` (run_command in a child
+Each test runs :data:`tests.integration.commands.WRAPPER` (run_command in a child
 python, in the repository's environment and work directory) and compares what it
 reports with restic's own truth: ``restic snapshots --json``, the source tree,
 and, for deterministic failures, what restic prints when run bare.
@@ -22,6 +22,14 @@ from typing import Any
 import pytest
 
 from tests.conftest import require_binary
+from tests.integration.commands import (
+    Terminal,
+    finish_on_terminal,
+    finish_wrapper,
+    read_terminal,
+    read_until,
+    start_wrapper,
+)
 from tests.integration.conftest import (
     NOBODY,
     PASSWORD,
@@ -29,14 +37,6 @@ from tests.integration.conftest import (
     ResticRepo,
     SourceTree,
     new_repo,
-)
-from tests.unit.test_runner import (
-    Terminal,
-    finish_on_terminal,
-    finish_wrapper,
-    read_terminal,
-    read_until,
-    start_wrapper,
 )
 
 pytestmark = pytest.mark.integration

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import stat
-import time
 from pathlib import Path
 
 import pytest
@@ -44,14 +43,6 @@ def test_the_latest_state_wins_but_the_last_success_never_goes_back(tmp_path: Pa
     assert kept.body == b"new 1\n"
     assert kept.last_success == 200.0
     assert len(spool.groups()) == 1
-
-
-def test_recorded_success_times_only_move_forward(tmp_path: Path) -> None:
-    spool = Spool(tmp_path)
-    spool.ledger.record_success("g", 300.0)
-    spool.ledger.record_success("g", 100.0)
-    spool.ledger.record_success("g", None)
-    assert spool.ledger.last_success("g") == 300.0
 
 
 def test_a_corrupt_entry_is_set_aside_not_trusted(tmp_path: Path) -> None:
@@ -117,10 +108,3 @@ def test_a_fifo_in_place_of_an_entry_is_refused_without_waiting(tmp_path: Path) 
     os.mkfifo(tmp_path / "g.json")
     with pytest.raises(DeliveryError, match="not a regular file"):
         spool.get("g")
-
-
-def test_a_last_success_from_the_future_is_never_recorded(tmp_path: Path) -> None:
-    spool = Spool(tmp_path)
-    spool.ledger.record_success("g", 100.0)
-    spool.ledger.record_success("g", time.time() + 10 * 365 * 86400)
-    assert spool.ledger.last_success("g") == 100.0

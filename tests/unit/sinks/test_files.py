@@ -14,6 +14,7 @@ import pytest
 
 from pushrestic.errors import DeliveryError
 from pushrestic.sinks.files import atomic_write, locked
+from tests.fakes import FakeTime
 
 SECRET = b"root:secret\n"
 
@@ -41,21 +42,6 @@ def held(path: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
-
-
-class FakeTime:
-    """A monotonic clock that only moves when the code under test sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 # -- atomic_write ---------------------------------------------------------------
