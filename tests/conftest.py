@@ -10,10 +10,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SAMPLES = FIXTURES / "samples"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+# How many examples a property test tries when it does not say: few in the fast loop
+# (``pytest tests/unit``), many in the full run (tests/run.sh passes
+# ``--hypothesis-profile=thorough``, which is what CI runs).
+settings.register_profile("fast", max_examples=50)
+settings.register_profile("thorough", max_examples=150)
+settings.load_profile("fast")
 
 
 def require_binary(name: str) -> str:

@@ -49,4 +49,4 @@ fi
 "$python" -m mypy
 "$python" grafana/generate.py --check
 "$python" alerting/generate.py --check
-"$python" -m pytest "$@"
+"$python" -m pytest --hypothesis-profile=thorough "$@"

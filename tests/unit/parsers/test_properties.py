@@ -39,9 +39,9 @@ from pushrestic.sources.stream import LineReader
 from tests.conftest import SAMPLES, manifest
 
 # Generous for a slow CI machine, far below what a quadratic regex on a long line costs.
+# As many examples as the profile says (tests/conftest.py): 150 in the full run.
 QUICKLY = settings(
     deadline=timedelta(milliseconds=1500),
-    max_examples=150,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 
