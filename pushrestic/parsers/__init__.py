@@ -7,7 +7,7 @@ environment), ``stats`` and ``snapshots`` (``restic stats``, ``restic snapshots
 sizes and durations.
 :func:`parse_groups` picks the format and returns one GroupOutput per
 (location, backend) the input shows. The format is decided in one place, for it
-and for the wrapper (``runner``): :class:`Head` holds the first lines,
+and for the wrapper (``sources.command``): :class:`Head` holds the first lines,
 :func:`decide` picks the parser from them.
 """
 

@@ -5,7 +5,7 @@ pushrestic's stdout is a terminal), passes every chunk through at once and uncha
 the lines of both streams to one incremental parser in constant memory, and delivers
 SIGINT, SIGTERM and SIGHUP to the command exactly once. Why it works this way (the
 pseudo-terminal, reaping, the process group in and out of a terminal, ``KillMode=mixed``):
-docs/design/runner.md.
+docs/design/sources-command.md.
 """
 
 from __future__ import annotations

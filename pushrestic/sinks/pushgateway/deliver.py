@@ -5,7 +5,7 @@ Per group: its spool lock, its last success carried forward, a PUT (or a remote-
 request) under the retry policy; a transient failure is spooled, a permanent refusal set
 aside in ``rejected/``. The spool never blocks a push, and one deadline covers the whole
 invocation. Why, and how a remote-write endpoint shares the spool and the deadline:
-docs/design/deliver.md.
+docs/design/sinks-pushgateway-deliver.md.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 One JSON file per group (written atomically, mode 0600, in a 0700 directory that must be
 the user's and writable by nobody else), a per-group ``flock``, refused reports in
 ``rejected/`` and each group's last success time in ``last-success/``; reports for the
-Pushgateway and for a remote-write endpoint alike. Why: docs/design/sinks-spool.md.
+Pushgateway and for a remote-write endpoint alike. Why: docs/design/sinks-pushgateway-spool.md.
 """
 
 from __future__ import annotations
