@@ -305,7 +305,9 @@ def _runs(
         if _selected(group, location, backend)
     ]
     if not runs:
-        raise UsageError(f"{source}: no run for location {location!r} and backend {backend!r}")
+        chosen = {"location": location, "backend": backend}
+        asked = " and ".join(f"{name} {value!r}" for name, value in chosen.items() if value)
+        raise UsageError(f"{source}: no run for {asked}")
     return runs
 
 
