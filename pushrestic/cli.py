@@ -54,14 +54,6 @@ EXIT_INTERNAL = 70
 EXIT_TEXTFILE = 74
 EXIT_SPOOLED = 75
 
-# What came of a report (pushrestic.report.Verdict, by name) as an exit code.
-_VERDICT_CODES = {
-    "DELIVERED": EXIT_OK,
-    "TEXTFILE_FAILED": EXIT_TEXTFILE,
-    "NOT_DELIVERED": EXIT_SPOOLED,
-    "UNTRUSTED_SPOOL": EXIT_USAGE,
-}
-
 
 def build_parser() -> argparse.ArgumentParser:
     from pushrestic.config import add_arguments, add_config_argument, add_label_argument
@@ -339,10 +331,15 @@ def _journal(args: argparse.Namespace) -> int:
 
 def _report(args: argparse.Namespace, config: Config, runs: Sequence[Run]) -> int:
     """Print (dry run) or deliver ``runs``; the exit code of what came of it."""
-    from pushrestic.report import report
+    from pushrestic.report import Verdict, report
 
-    verdict = report(runs, config, dry_run=args.dry_run, telling=_telling(args))
-    return _VERDICT_CODES[verdict.name]
+    codes = {
+        Verdict.DELIVERED: EXIT_OK,
+        Verdict.TEXTFILE_FAILED: EXIT_TEXTFILE,
+        Verdict.NOT_DELIVERED: EXIT_SPOOLED,
+        Verdict.UNTRUSTED_SPOOL: EXIT_USAGE,
+    }
+    return codes[report(runs, config, dry_run=args.dry_run, telling=_telling(args))]
 
 
 def _telling(args: argparse.Namespace) -> bool:
