@@ -8,66 +8,18 @@ import select
 import shutil
 import socket
 import subprocess
-import sys
 import termios
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from pushrestic import __version__
+from tests import cli
+from tests.cli import Ran, pushrestic
 from tests.conftest import SAMPLES
 
-Labels = frozenset[tuple[str, str]]
 
-
-@dataclass(frozen=True)
-class Result:
-    code: int
-    stdout: str
-    stderr: str
-
-    def series(self) -> dict[tuple[str, Labels], float]:
-        found = {}
-        for family in text_string_to_metric_families(self.stdout):
-            for sample in family.samples:
-                found[(sample.name, frozenset(sample.labels.items()))] = sample.value
-        return found
-
-    def value(self, name: str, **labels: str) -> float:
-        wanted = {"location": "default", "backend": "default", **labels}
-        matches = [
-            v for (n, ls), v in self.series().items() if n == name and set(wanted.items()) <= ls
-        ]
-        assert len(matches) == 1, f"{name} {labels}: {matches}\n{self.stdout}"
-        return matches[0]
-
-    def names(self) -> set[str]:
-        return {name for name, _ in self.series()}
-
-
-def pushrestic(
-    *args: str,
-    stdin: bytes | None = None,
-    cwd: Path | None = None,
-    env: dict[str, str] | None = None,
-) -> Result:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("PUSHRESTIC_")}
-    env = {**base, **(env or {})}
-    done = subprocess.run(
-        [sys.executable, "-m", "pushrestic", *args],
-        input=stdin if stdin is not None else b"",
-        capture_output=True,
-        timeout=60,
-        env=env,
-        cwd=cwd,
-        check=False,
-    )
-    return Result(done.returncode, done.stdout.decode(), done.stderr.decode())
-
-
-def assert_one_line_error(result: Result, *words: str) -> None:
+def assert_one_line_error(result: Ran, *words: str) -> None:
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("pushrestic: error: ")
@@ -105,7 +57,7 @@ def test_the_readme_example_prints_four_groups() -> None:
 
 def test_a_log_on_stdin_is_read_when_no_file_is_named() -> None:
     log = (SAMPLES / "restic-0.14-backup-text-initial.log").read_bytes()
-    result = pushrestic("push", "--dry-run", "--location", "docs", stdin=log)
+    result = pushrestic("push", "--dry-run", "--location", "docs", input=log)
     assert result.code == 0, result.stderr
     assert result.value("restic_backup_files", location="docs", state="new") == 17
 
@@ -325,16 +277,15 @@ def test_with_the_gateway_down_verbose_logs_each_retry_as_it_happens(tmp_path: P
     """The first retry is said while pushrestic still waits to try again (at least 0.5 s
     of backoff, then two more attempts), not at its end."""
     gateway = f"http://127.0.0.1:{closed_port()}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PUSHRESTIC_")}
     proc = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "pushrestic", "push", "-v", "--gateway", gateway),
-            *("--spool-dir", str(tmp_path / "spool"), "--attempts", "3", str(RESTIC_LOG)),
-        ],
+        cli.argv(
+            *("push", "-v", "--gateway", gateway, "--spool-dir", str(tmp_path / "spool")),
+            *("--attempts", "3", str(RESTIC_LOG)),
+        ),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
-        env=env,
+        env=cli.environment(),
     )
     try:
         assert proc.stderr is not None
@@ -364,14 +315,13 @@ def test_a_hint_is_printed_when_stdin_is_a_terminal() -> None:
     attributes = termios.tcgetattr(slave)
     attributes[3] &= ~termios.ECHO  # lflag: what is typed is not shown back (and not read)
     termios.tcsetattr(slave, termios.TCSANOW, attributes)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PUSHRESTIC_")}
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "pushrestic", "push", "--dry-run"],
+            cli.argv("push", "--dry-run"),
             stdin=slave,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            env=env,
+            env=cli.environment(),
         )
         os.close(slave)
         slave = -1
@@ -392,11 +342,16 @@ def test_a_hint_is_printed_when_stdin_is_a_terminal() -> None:
             os.close(slave)
     assert hint == b"pushrestic: reading restic's output from stdin (Ctrl-D to end)\n"
     assert proc.returncode == 0, err
-    assert Result(0, out.decode(), "").value("restic_backup_files", state="new") == 17
+    assert (
+        Ran(("push", "--dry-run"), 0, out.decode(), "", 0.0).value(
+            "restic_backup_files", state="new"
+        )
+        == 17
+    )
 
 
 def test_no_hint_when_stdin_is_a_pipe() -> None:
-    result = pushrestic("push", "--dry-run", stdin=RESTIC_LOG.read_bytes())
+    result = pushrestic("push", "--dry-run", input=RESTIC_LOG.read_bytes())
     assert result.code == 0
     assert result.stderr == ""
 

@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.cli import Ran, pushrestic
 from tests.conftest import manifest
 
 
-def run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("PUSHRESTIC_", "AUTORESTIC_"))}
-    return subprocess.run(
-        [sys.executable, "-m", "pushrestic", *args],
-        env={**base, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+def run(*args: str, env: dict[str, str]) -> Ran:
+    """pushrestic with none of autorestic's variables from outside, only those of ``env``."""
+    return pushrestic(*args, env=env, without=("PUSHRESTIC_", "AUTORESTIC_"))
 
 
 def hook_environment() -> dict[str, str]:
@@ -41,7 +32,7 @@ def series(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
 
 def test_a_hook_reports_every_backend_of_its_location() -> None:
     done = run("hook", "--dry-run", env=hook_environment())
-    assert done.returncode == 0, done.stderr
+    assert done.code == 0, done.stderr
     found = series(done.stdout)
     local = frozenset({("location", "documents"), ("backend", "local")})
     usb = frozenset({("location", "documents"), ("backend", "usb")})
@@ -63,7 +54,7 @@ def test_a_failed_backend_with_empty_values_reports_its_exit_code_only() -> None
         "AUTORESTIC_FILES_ADDED_LOCAL": "",
     }
     done = run("hook", "--dry-run", env=environment)
-    assert done.returncode == 0, done.stderr
+    assert done.code == 0, done.stderr
     found = series(done.stdout)
     group = frozenset({("location", "mixed"), ("backend", "local")})
     assert found[("restic_backup_exit_code", group)] == 3
@@ -73,7 +64,7 @@ def test_a_failed_backend_with_empty_values_reports_its_exit_code_only() -> None
 
 def test_a_hook_without_autorestic_s_environment_still_reports_a_failure() -> None:
     done = run("hook", "--dry-run", "--location", "docs", env={})
-    assert done.returncode == 0, "a reporting problem must not fail autorestic's hook"
+    assert done.code == 0, "a reporting problem must not fail autorestic's hook"
     assert "AUTORESTIC_LOCATION" in done.stderr
     assert "Traceback" not in done.stderr
     found = series(done.stdout)
@@ -97,7 +88,7 @@ def test_config_prints_each_setting_with_its_source_and_no_secret(tmp_path: Path
         "nightly",
         env={"PUSHRESTIC_PASSWORD": "do-not-show-me"},
     )
-    assert done.returncode == 0, done.stderr
+    assert done.code == 0, done.stderr
     assert f"pushgateway.url = 'http://gw:9091'  (file {path})" in done.stdout
     assert "pushgateway.job = 'nightly'  (flag --job)" in done.stdout
     assert "pushgateway.password = <redacted>  (environment PUSHRESTIC_PASSWORD)" in done.stdout
@@ -109,7 +100,7 @@ def test_config_errors_name_every_bad_key_on_one_line(tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
     path.write_text("[pushgateway]\nurl = 5\nbogus = true\n")
     done = run("config", "--config", str(path), env={})
-    assert done.returncode == 2
+    assert done.code == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1
     assert "'pushgateway.url'" in lines[0]
@@ -118,7 +109,7 @@ def test_config_errors_name_every_bad_key_on_one_line(tmp_path: Path) -> None:
 
 def test_config_never_shows_a_password_in_the_gateway_url() -> None:
     done = run("config", env={"PUSHRESTIC_GATEWAY": "http://bob:SECRET@host/"})
-    assert done.returncode == 0, done.stderr
+    assert done.code == 0, done.stderr
     assert "SECRET" not in done.stdout + done.stderr
     assert "bob" not in done.stdout + done.stderr
     assert "pushgateway.url = 'http://host/' (user info redacted)" in done.stdout
@@ -127,10 +118,8 @@ def test_config_never_shows_a_password_in_the_gateway_url() -> None:
 # -- a hook exits 0 whatever happens to the report -----------------------------------
 
 
-def assert_reported_nothing_and_exited_0(
-    done: subprocess.CompletedProcess[str], *words: str
-) -> None:
-    assert done.returncode == 0, done.stderr
+def assert_reported_nothing_and_exited_0(done: Ran, *words: str) -> None:
+    assert done.code == 0, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
     for word in words:
@@ -179,6 +168,6 @@ def test_a_hook_exits_0_when_the_spool_cannot_be_written(tmp_path: Path) -> None
         str(blocker / "spool"),
         env=hook_environment(),
     )
-    assert done.returncode == 0, done.stderr
+    assert done.code == 0, done.stderr
     assert str(blocker / "spool") in done.stderr
     assert "Traceback" not in done.stderr

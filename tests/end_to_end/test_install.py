@@ -20,7 +20,6 @@ import re
 import shlex
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +27,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from pushrestic.assets import assets, select
+from tests import cli
 from tests.conftest import IN_CI, require_binary
 from tests.end_to_end.checkout import working_tree_clone
 
@@ -114,13 +114,8 @@ def test_the_readmes_first_command_installs_with_pipx_on_debians_python_and_prin
     assert len(groups) == 4, groups
     assert sorted(groups.values()) == [0, 0, 0, 3], "one partial backup"
     # The same metrics as the package under test prints, sample for sample.
-    expected = subprocess.run(
-        [sys.executable, "-m", "pushrestic", "push", "--dry-run", str(EXAMPLE_LOG)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    expected = cli.pushrestic("push", "--dry-run", str(EXAMPLE_LOG))
+    assert expected.code == 0, expected.stderr
     assert printed == metric_values(expected.stdout)
 
 

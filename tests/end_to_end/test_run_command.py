@@ -15,33 +15,17 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests import cli
+from tests.cli import Ran, pushrestic
 from tests.conftest import SAMPLES
 
 Series = dict[tuple[str, frozenset[tuple[str, str]]], float]
 GROUP = frozenset({("location", "srv"), ("backend", "default")})
 
 
-def run(tmp_path: Path, *command: str) -> tuple[subprocess.CompletedProcess[bytes], Series]:
+def run(tmp_path: Path, *command: str) -> tuple[Ran, Series]:
     textfile = tmp_path / "restic.prom"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PUSHRESTIC_")}
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pushrestic",
-            "run",
-            "--location",
-            "srv",
-            "--textfile",
-            str(textfile),
-            "--",
-            *command,
-        ],
-        capture_output=True,
-        timeout=60,
-        check=False,
-        env=env,
-    )
+    done = pushrestic("run", "--location", "srv", "--textfile", str(textfile), "--", *command)
     found: Series = {}
     if textfile.exists():
         for family in text_string_to_metric_families(textfile.read_text()):
@@ -53,8 +37,8 @@ def run(tmp_path: Path, *command: str) -> tuple[subprocess.CompletedProcess[byte
 def test_a_successful_restic_run_passes_its_output_through_and_is_reported(tmp_path: Path) -> None:
     log = SAMPLES / "restic-0.14-backup-text-initial.log"
     done, found = run(tmp_path, "cat", str(log))
-    assert done.returncode == 0, done.stderr
-    assert done.stdout == log.read_bytes(), "passed through byte for byte"
+    assert done.code == 0, done.stderr
+    assert done.stdout_bytes == log.read_bytes(), "passed through byte for byte"
     assert found[("restic_backup_success", GROUP)] == 1
     assert found[("restic_backup_files", GROUP | {("state", "new")})] == 17
     assert found[("restic_backup_duration_seconds", GROUP)] == 0.0  # restic's own figure
@@ -63,23 +47,23 @@ def test_a_successful_restic_run_passes_its_output_through_and_is_reported(tmp_p
 def test_the_command_s_exit_code_is_kept_and_reported(tmp_path: Path) -> None:
     log = SAMPLES / "restic-0.14-backup-text-warning-unreadable.log"
     done, found = run(tmp_path, "sh", "-c", f"cat '{log}'; exit 3")
-    assert done.returncode == 3
+    assert done.code == 3
     assert found[("restic_backup_exit_code", GROUP)] == 3
     assert found[("restic_backup_success", GROUP)] == 0
 
 
 def test_a_command_that_prints_nothing_and_fails_is_reported_failed(tmp_path: Path) -> None:
     done, found = run(tmp_path, "sh", "-c", "exit 12")
-    assert done.returncode == 12
+    assert done.code == 12
     assert found[("restic_backup_exit_code", GROUP)] == 12
     assert ("restic_backup_duration_seconds", GROUP) in found, "the wall time is measured"
 
 
 def test_a_command_that_cannot_be_started_is_a_failed_run_with_exit_127(tmp_path: Path) -> None:
     done, found = run(tmp_path, "no-such-restic-binary", "backup")
-    assert done.returncode == 127
-    assert b"no-such-restic-binary" in done.stderr
-    assert b"Traceback" not in done.stderr
+    assert done.code == 127
+    assert "no-such-restic-binary" in done.stderr
+    assert "Traceback" not in done.stderr
     assert found[("restic_backup_success", GROUP)] == 0
     assert found[("restic_backup_exit_code", GROUP)] == 127
 
@@ -90,38 +74,16 @@ def test_an_autorestic_run_reports_one_group_per_location_and_backend(tmp_path: 
     script.write_text(f"#!/bin/sh\ncat '{log}'\nexit 1\n")
     script.chmod(0o755)
     textfile = tmp_path / "restic.prom"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pushrestic",
-            "run",
-            "--textfile",
-            str(textfile),
-            "--",
-            str(script),
-            "backup",
-            "-a",
-        ],
-        capture_output=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 1
+    done = pushrestic("run", "--textfile", str(textfile), "--", str(script), "backup", "-a")
+    assert done.code == 1
     text = textfile.read_text()
     assert 'restic_backup_exit_code{backend="local",location="mixed"} 3.0' in text
     assert 'restic_backup_success{backend="usb",location="documents"} 1.0' in text
 
 
 def test_run_without_a_command_is_a_usage_error() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "pushrestic", "run", "--dry-run"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 2
+    done = pushrestic("run", "--dry-run")
+    assert done.code == 2
     assert "COMMAND" in done.stderr
 
 
@@ -131,19 +93,14 @@ def test_run_without_a_command_is_a_usage_error() -> None:
 def pushrestic_run(
     *options: str,
     command: Sequence[str],
-    stdout: int | None = subprocess.PIPE,
+    stdout: int = subprocess.PIPE,
     env: dict[str, str] | None = None,
-) -> subprocess.CompletedProcess[bytes]:
+) -> Ran:
     """``pushrestic run OPTIONS -- COMMAND`` in a clean environment (plus ``env``)."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("PUSHRESTIC_", "RESTIC_"))}
-    return subprocess.run(
-        [sys.executable, "-m", "pushrestic", "run", *options, "--", *command],
-        stdout=stdout,
-        stderr=subprocess.PIPE,
-        timeout=60,
-        check=False,
-        env={**base, **(env or {})},
-    )
+    return pushrestic(
+        "run", *options, "--", *command,
+        stdout=stdout, env=env, without=("PUSHRESTIC_", "RESTIC_"),
+    )  # fmt: skip
 
 
 def closed_port() -> int:
@@ -159,13 +116,13 @@ def a_backup_that_exits_3(marker: Path) -> list[str]:
     return ["sh", "-c", f"touch '{marker}'; cat '{log}'; exit 3"]
 
 
-def assert_one_reporting_error(done: subprocess.CompletedProcess[bytes], *words: str) -> None:
-    errors = [line for line in done.stderr.decode().splitlines() if "error" in line]
+def assert_one_reporting_error(done: Ran, *words: str) -> None:
+    errors = [line for line in done.stderr.splitlines() if "error" in line]
     assert len(errors) == 1, done.stderr
     for word in words:
         assert word in errors[0], done.stderr
-    assert b"Traceback" not in done.stderr
-    assert b"Exception ignored" not in done.stderr
+    assert "Traceback" not in done.stderr
+    assert "Exception ignored" not in done.stderr
 
 
 def test_run_keeps_the_command_s_code_when_the_spool_cannot_be_written(tmp_path: Path) -> None:
@@ -183,9 +140,9 @@ def test_run_keeps_the_command_s_code_when_the_spool_cannot_be_written(tmp_path:
         command=a_backup_that_exits_3(marker),
     )
     assert marker.exists()
-    assert done.returncode == 3, done.stderr
-    assert b"Traceback" not in done.stderr
-    assert str(blocker / "spool").encode() in done.stderr
+    assert done.code == 3, done.stderr
+    assert "Traceback" not in done.stderr
+    assert str(blocker / "spool") in done.stderr
 
 
 def test_run_runs_the_command_and_keeps_its_code_when_the_password_file_is_missing(
@@ -205,7 +162,7 @@ def test_run_runs_the_command_and_keeps_its_code_when_the_password_file_is_missi
         command=a_backup_that_exits_3(marker),
     )
     assert marker.exists(), "the command ran"
-    assert done.returncode == 3
+    assert done.code == 3
     assert_one_reporting_error(done, str(missing))
 
 
@@ -219,17 +176,17 @@ def test_run_runs_the_command_and_keeps_its_code_whatever_the_configuration_hold
         "--config", str(config), "--dry-run", command=a_backup_that_exits_3(marker)
     )
     assert marker.exists(), "the command ran"
-    assert done.returncode == 3
+    assert done.code == 3
     assert_one_reporting_error(done, str(config), "not valid TOML")
     log = SAMPLES / "restic-0.14-backup-text-warning-unreadable.log"
-    assert done.stdout == log.read_bytes(), "its output passed through, no report printed"
+    assert done.stdout_bytes == log.read_bytes(), "its output passed through, no report printed"
 
 
 def test_run_keeps_the_command_s_code_when_no_destination_is_given(tmp_path: Path) -> None:
     marker = tmp_path / "ran"
     done = pushrestic_run(command=a_backup_that_exits_3(marker))
     assert marker.exists()
-    assert done.returncode == 3
+    assert done.code == 3
     assert_one_reporting_error(done, "no destination")
 
 
@@ -242,7 +199,7 @@ def test_run_with_dry_run_keeps_the_command_s_code_when_its_stdout_is_closed(
         done = pushrestic_run("--dry-run", command=["sh", "-c", "exit 3"], stdout=write_end)
     finally:
         os.close(write_end)
-    assert done.returncode == 3, done.stderr
+    assert done.code == 3, done.stderr
     assert_one_reporting_error(done, "stdout")
 
 
@@ -260,7 +217,7 @@ def test_the_wrapped_command_gets_restic_s_variables_but_not_pushrestic_s_secret
             "RESTIC_REPOSITORY": "/srv/repo",
         },
     )
-    assert done.returncode == 0, done.stderr
+    assert done.code == 0, done.stderr
     environment = seen.read_text().splitlines()
     assert "RESTIC_PASSWORD=restic-password" in environment
     assert "RESTIC_REPOSITORY=/srv/repo" in environment
@@ -298,7 +255,7 @@ def test_a_sigterm_to_pushrestic_run_in_a_terminal_reaches_the_command() -> None
     """In a terminal the command shares pushrestic's process group, but no terminal
     sends SIGTERM: a ``kill PID`` of pushrestic must be passed on to the command."""
     master, slave = pty.openpty()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PUSHRESTIC_", "RESTIC_"))}
+    env = cli.environment(without=("PUSHRESTIC_", "RESTIC_"))
     try:
         proc = subprocess.Popen(
             [

@@ -3,28 +3,14 @@ malformed one is a usage error, a secret file others may read gets a warning."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.cli import pushrestic
 from tests.conftest import SAMPLES
 
 LOG = SAMPLES / "restic-0.14-backup-text-initial.log"
-
-
-def pushrestic(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PUSHRESTIC_")}
-    return subprocess.run(
-        [sys.executable, "-m", "pushrestic", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env=env,
-    )
 
 
 @pytest.mark.parametrize(
@@ -44,7 +30,7 @@ def test_a_gateway_url_with_user_info_is_refused_without_showing_it(
 ) -> None:
     args = ["--gateway", url, "--spool-dir", str(tmp_path / "spool"), "--attempts", "1"]
     done = pushrestic(command, *args, *([str(LOG)] if command == "push" else []))
-    assert done.returncode == 2, done.stderr
+    assert done.code == 2, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
     assert "user or password" in lines[0]
@@ -59,7 +45,7 @@ def test_a_gateway_url_with_user_info_is_refused_without_showing_it(
 )
 def test_a_malformed_gateway_url_is_a_usage_error_not_a_traceback(tmp_path: Path, url: str) -> None:
     done = pushrestic("push", "--gateway", url, "--spool-dir", str(tmp_path / "spool"), str(LOG))
-    assert done.returncode == 2, done.stderr
+    assert done.code == 2, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
     assert "expected http(s)://host[:port]" in lines[0]
@@ -89,4 +75,4 @@ def test_a_password_file_others_may_read_gets_a_one_line_warning_naming_its_mode
     assert len(warnings) == 1, done.stderr
     assert "0644" in warnings[0]
     assert "zq" not in done.stderr
-    assert done.returncode != 2, "the file is still used"
+    assert done.code != 2, "the file is still used"

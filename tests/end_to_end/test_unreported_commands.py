@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.cli import pushrestic
 from tests.conftest import SAMPLES
-from tests.end_to_end.test_cli import pushrestic
 
 SAMPLES_BY_COMMAND = [
     ("restic-0.14-init-text.log", "init"),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
 import shutil
@@ -17,6 +16,7 @@ import pytest
 import yaml
 
 from pushrestic.cli import build_parser
+from tests import cli
 from tests.conftest import SAMPLES, manifest, require_binary
 from tests.integration.servers import started_pushgateway
 
@@ -125,8 +125,7 @@ def test_the_repository_cron_jobs_pipe_restic_into_pushrestic_push_and_report_it
         producer = producer.replace(original, f"cat {shlex.quote(str(SAMPLES / sample))}")
     assert "restic " not in producer, f"a restic command without a sample: {producer}"
     runnable = f"{producer} | {shlex.quote(sys.executable)} -m {consumer} --dry-run"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PUSHRESTIC_")}
-    env["PUSHRESTIC_SPOOL_DIR"] = str(tmp_path / "spool")
+    env = cli.environment({"PUSHRESTIC_SPOOL_DIR": str(tmp_path / "spool")})
     done = subprocess.run(
         ["sh", "-c", runnable], capture_output=True, text=True, timeout=60, env=env, check=False
     )
@@ -244,7 +243,7 @@ def test_the_containers_command_backs_up_its_workdir_and_reports_it(tmp_path: Pa
     data = tmp_path / "data"
     (data / "docs").mkdir(parents=True)
     (data / "docs" / "a.txt").write_text("backed up\n")
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("PUSHRESTIC_", "RESTIC_"))}
+    base = cli.environment(without=("PUSHRESTIC_", "RESTIC_"))
     restic_environment = {
         **base,
         "RESTIC_REPOSITORY": str(tmp_path / "repository"),
@@ -285,12 +284,10 @@ def test_the_autorestic_hooks_report_every_backend_to_a_real_gateway(tmp_path: P
     hook_environment: dict[str, str] = entry["expected_hook_env"]["documents"]
     shim = tmp_path / "bin"
     shim.mkdir()
-    (shim / "pushrestic").write_text(f'#!/bin/sh\nexec {sys.executable} -m pushrestic "$@"\n')
+    (shim / "pushrestic").write_text(f'#!/bin/sh\nexec {shlex.join(cli.argv())} "$@"\n')
     (shim / "pushrestic").chmod(0o755)
     with started_pushgateway(tmp_path / "gateway") as gateway:
-        base = {
-            k: v for k, v in os.environ.items() if not k.startswith(("PUSHRESTIC_", "AUTORESTIC_"))
-        }
+        base = cli.environment(without=("PUSHRESTIC_", "AUTORESTIC_"))
         environment = {
             **base,
             **hook_environment,

@@ -48,7 +48,6 @@ from tests.integration.servers import (
     PrometheusReceiver,
     Pushgateway,
     VictoriaMetrics,
-    finish,
     free_port,
     http_get,
     sample_log,
@@ -251,8 +250,8 @@ def report(destination: Sequence[str], work: Path, reports: Sequence[Report]) ->
             )
         )
     for process in processes:
-        done = finish(process)
-        assert done.exit_code == 0, str(done)
+        done = process.finish()
+        assert done.code == 0, str(done)
 
 
 def wait_until_scraped(live: Live, gateway: Pushgateway) -> None:

@@ -27,7 +27,6 @@ import random
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -39,6 +38,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests import cli
 from tests.conftest import require_binary
 from tests.integration.journals import Journals, build_journals
 from tests.integration.servers import Pushgateway, started_pushgateway
@@ -271,7 +271,8 @@ def restic_rounding(size: int) -> float:
 
 @dataclass(frozen=True, slots=True)
 class PushResult:
-    """``pushrestic push --dry-run``: its exit code, output and the series it printed."""
+    """``pushrestic push --dry-run`` (run by :func:`tests.cli.pushrestic`): its exit code,
+    output and the series it printed, looked up in the default group."""
 
     exit_code: int
     stdout: str
@@ -314,15 +315,8 @@ def push_dry_run(log: Path, *args: str) -> PushResult:
 
 @functools.cache
 def _push_dry_run(log: Path, args: tuple[str, ...]) -> PushResult:
-    proc = subprocess.run(
-        [sys.executable, "-m", "pushrestic", "push", "--dry-run", str(log), *args],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=PUSH_TIMEOUT,
-        check=False,
-    )
-    return PushResult(proc.returncode, proc.stdout, proc.stderr, parse_exposition(proc.stdout))
+    ran = cli.pushrestic("push", "--dry-run", str(log), *args, timeout=PUSH_TIMEOUT)
+    return PushResult(ran.code, ran.stdout, ran.stderr, parse_exposition(ran.stdout))
 
 
 # -- fixtures -----------------------------------------------------------------

@@ -8,8 +8,8 @@
   ``started_*`` helpers that test modules wrap in fixtures.
 * :class:`Exposition` - a ``/metrics`` text parsed by prometheus_client's
   parser, with look-ups by metric name and labels.
-* :func:`pushrestic` / :func:`start_pushrestic` - ``python -m pushrestic`` as a
-  subprocess, with a spool directory of the test's own and a timeout.
+* :func:`pushrestic` / :func:`start_pushrestic` - ``python -m pushrestic`` through
+  :mod:`tests.cli`, with a spool directory of the test's own.
 * :func:`sample_log` - a copy of a sample log whose mtime (which pushrestic
   takes as the run's end) is the time a test chooses.
 """
@@ -22,7 +22,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -30,17 +29,18 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Self
+from typing import IO, Any, Self
 
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
+from tests import cli
 from tests.conftest import SAMPLES, require_binary
 
 START_TIMEOUT = 15.0  # seconds for a server to answer after it was started
 STOP_TIMEOUT = 10.0  # seconds for a server to end after SIGTERM, before SIGKILL
 HTTP_TIMEOUT = 5.0  # seconds per request the tests make themselves
-PUSHRESTIC_TIMEOUT = 60.0  # seconds for one pushrestic process
+PUSHRESTIC_TIMEOUT = cli.TIMEOUT  # seconds for one pushrestic process
 
 SUCCESS_LOG = "restic-0.14-backup-text-initial.log"  # exit 0, files/dirs/bytes series
 FAILURE_LOG = "restic-0.14-backup-fail-wrongpassword.log"  # Fatal, no snapshot
@@ -295,57 +295,26 @@ def _has(sample: Sample, labels: dict[str, str]) -> bool:
 # -- pushrestic ---------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Completed:
-    """One finished pushrestic process."""
-
-    args: tuple[str, ...]
-    exit_code: int
-    stdout: str
-    stderr: str
-
-    def __str__(self) -> str:
-        return (
-            f"pushrestic {' '.join(self.args)} -> {self.exit_code}\n"
-            f"stdout:\n{self.stdout}\nstderr:\n{self.stderr}"
-        )
-
-
 def environment(spool: Path) -> dict[str, str]:
-    """The caller's environment without PUSHRESTIC_*, and ``spool`` as the spool."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PUSHRESTIC_")}
-    env["PUSHRESTIC_SPOOL_DIR"] = str(spool)
-    return env
+    """The test's environment for pushrestic (see :mod:`tests.cli`), ``spool`` as the spool."""
+    return cli.environment({"PUSHRESTIC_SPOOL_DIR": str(spool)})
 
 
-def start_pushrestic(*args: str, spool: Path) -> subprocess.Popen[str]:
-    """Start ``python -m pushrestic ARGS`` with stdin closed and both streams captured."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "pushrestic", *args],
-        env=environment(spool),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+def start_pushrestic(*args: str, spool: Path) -> cli.Running:
+    """Start ``python -m pushrestic ARGS`` with ``spool`` as its spool; ``.finish()`` it."""
+    return cli.start(*args, env={"PUSHRESTIC_SPOOL_DIR": str(spool)})
+
+
+def pushrestic(
+    *args: str,
+    spool: Path,
+    stdin: int | IO[bytes] | None = subprocess.DEVNULL,
+    timeout: float = PUSHRESTIC_TIMEOUT,
+) -> cli.Ran:
+    """Run ``python -m pushrestic ARGS`` to its end with ``spool`` as its spool."""
+    return cli.pushrestic(
+        *args, stdin=stdin, env={"PUSHRESTIC_SPOOL_DIR": str(spool)}, timeout=timeout
     )
-
-
-def finish(process: subprocess.Popen[str], timeout: float = PUSHRESTIC_TIMEOUT) -> Completed:
-    """Wait (with a bound) for a process started by :func:`start_pushrestic`."""
-    try:
-        stdout, stderr = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        stdout, stderr = process.communicate()
-        raise AssertionError(f"pushrestic did not end within {timeout} s:\n{stderr}") from None
-    args = process.args
-    assert isinstance(args, list)
-    return Completed(tuple(str(a) for a in args[3:]), process.returncode, stdout, stderr)
-
-
-def pushrestic(*args: str, spool: Path, timeout: float = PUSHRESTIC_TIMEOUT) -> Completed:
-    """Run ``python -m pushrestic ARGS`` to its end."""
-    return finish(start_pushrestic(*args, spool=spool), timeout)
 
 
 def sample_log(name: str, directory: Path, ended_at: float, as_name: str | None = None) -> Path:

@@ -18,18 +18,17 @@ import ctypes
 import ctypes.util
 import importlib
 import json
-import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import pytest
 import requests
 
 import pushrestic
+from tests import cli
 from tests.conftest import IN_CI, require_binary
 from tests.faulty_server import Answer, FaultyServer
 from tests.integration.servers import Pushgateway
@@ -277,10 +276,9 @@ def mtls_gateway(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 
 
 @dataclass(frozen=True, slots=True)
-class Ran:
-    code: int
-    stdout: str
-    stderr: str
+class Ran(cli.Ran):
+    """A pushrestic run and the spool directory it was given."""
+
     spool: Path
 
     def spool_text(self) -> str:
@@ -293,9 +291,6 @@ class Ran:
 
     def spooled(self) -> int:
         return len(list(self.spool.glob("*.json"))) if self.spool.is_dir() else 0
-
-    def error_lines(self) -> list[str]:
-        return [line for line in self.stderr.splitlines() if line.startswith("pushrestic: error:")]
 
     def shows(self, secret: str) -> bool:
         """Whether ``secret`` is anywhere in stdout, stderr or the spool."""
@@ -311,24 +306,14 @@ def run(
     instance: str = "host1",
 ) -> Ran:
     """``python -m pushrestic COMMAND`` to ``url`` with ``-v``, so that secrets are looked for
-    in the log too (``-v`` also shows the traceback of an internal error, by design)."""
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("PUSHRESTIC_")}
-    environment.update(env or {})
+    in the log too (``-v`` would also show the traceback of an internal error: that fails)."""
     log = (str(LOG),) if command == "push" else ()
-    done = subprocess.run(
-        [
-            sys.executable, "-m", "pushrestic", "-v", command, *log,
-            "--gateway", url, "--spool-dir", str(spool), *args,
-            *(("--instance", instance) if command == "push" else ()),
-        ],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        env=environment,
-        timeout=60,
-        check=False,
+    ran = cli.pushrestic(
+        "-v", command, *log, "--gateway", url, "--spool-dir", str(spool), *args,
+        *(("--instance", instance) if command == "push" else ()),
+        env=env,
     )  # fmt: skip
-    return Ran(done.returncode, done.stdout, done.stderr, spool)
+    return Ran(**{field.name: getattr(ran, field.name) for field in fields(ran)}, spool=spool)
 
 
 def instance_of(request: pytest.FixtureRequest) -> str:

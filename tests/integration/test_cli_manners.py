@@ -5,12 +5,12 @@ succeeds and nothing in cron, ``delete`` of a group that is not there, and
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests import cli
 from tests.integration.commands import Terminal, read_terminal
 from tests.integration.servers import (
     AUTORESTIC_LOG,
@@ -40,7 +40,7 @@ def on_a_terminal(*args: str, spool: Path) -> tuple[int, str]:
     closed and stdout a pipe; returns the exit code and what the terminal showed."""
     with Terminal() as terminal:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "pushrestic", *args],
+            cli.argv(*args),
             env=environment(spool),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -70,9 +70,9 @@ def test_an_interactive_push_says_what_it_delivered_on_one_line(
 def test_a_push_in_cron_says_nothing_unless_asked(gateway: Pushgateway, tmp_path: Path) -> None:
     log = sample_log(SUCCESS_LOG, tmp_path / "logs", T1)
     quiet = pushrestic("push", "--gateway", gateway.url, str(log), spool=tmp_path / "s")
-    assert (quiet.exit_code, quiet.stdout, quiet.stderr) == (0, "", "")
+    assert (quiet.code, quiet.stdout, quiet.stderr) == (0, "", "")
     told = pushrestic("push", "-v", "--gateway", gateway.url, str(log), spool=tmp_path / "s")
-    assert told.exit_code == 0, told
+    assert told.code == 0, told
     assert f"pushrestic: pushed 1 group to {gateway.url}" in told.stderr.splitlines()
 
 
@@ -93,14 +93,14 @@ def test_delete_of_a_group_that_is_not_there_says_so_and_exits_2(
     pushed = pushrestic(
         "push", "--gateway", gateway.url, "--location", "srv", str(log), spool=spool
     )
-    assert pushed.exit_code == 0, pushed
+    assert pushed.code == 0, pushed
     before = gateway.group_labels()
 
     done = pushrestic(
         "delete", "--gateway", gateway.url, "--location", "nope", "--backend", "x", spool=spool
     )
 
-    assert done.exit_code == 2, done
+    assert done.code == 2, done
     (line,) = done.stderr.splitlines()
     assert line.startswith("pushrestic: error: no group nope/x ")
     assert "nothing deleted" in line
@@ -115,17 +115,17 @@ def test_delete_of_a_group_that_only_waits_in_the_spool_removes_it(tmp_path: Pat
     url = f"http://127.0.0.1:{port}"
     log = sample_log(SUCCESS_LOG, tmp_path / "logs", T1)
     down = pushrestic("push", "--gateway", url, "--attempts", "1", str(log), spool=spool)
-    assert down.exit_code == 75, down
+    assert down.code == 75, down
     assert list(spool.glob("*.json")), "kept in the spool"
     with Pushgateway(tmp_path / "pushgateway", port=port) as gateway:
         done = pushrestic(
             "delete", "--gateway", url, "--location", "default", "--backend", "default", spool=spool
         )
-        assert done.exit_code == 0, done
+        assert done.code == 0, done
         assert done.stdout == "deleted default/default (it was waiting in the spool only)\n"
         assert not list(spool.glob("*.json"))
         again = pushrestic("push", "--gateway", url, str(log), spool=spool)
-        assert again.exit_code == 0, again
+        assert again.code == 0, again
         assert len(gateway.group_labels()) == 1, "only the new run's group"
 
 
@@ -134,7 +134,7 @@ def test_delete_of_a_group_on_the_gateway_still_deletes_it(
 ) -> None:
     spool = tmp_path / "spool"
     log = sample_log(SUCCESS_LOG, tmp_path / "logs", T1)
-    assert pushrestic("push", "--gateway", gateway.url, str(log), spool=spool).exit_code == 0
+    assert pushrestic("push", "--gateway", gateway.url, str(log), spool=spool).code == 0
     done = pushrestic(
         "delete",
         "--gateway",
@@ -145,7 +145,7 @@ def test_delete_of_a_group_on_the_gateway_still_deletes_it(
         "default",
         spool=spool,
     )
-    assert (done.exit_code, done.stdout) == (0, "deleted default/default\n"), done
+    assert (done.code, done.stdout) == (0, "deleted default/default\n"), done
     assert gateway.group_labels() == []
 
 
@@ -156,5 +156,5 @@ def test_a_gateway_given_as_host_and_port_is_pushed_to(
     assert "://" not in host_port
     log = sample_log(SUCCESS_LOG, tmp_path / "logs", T1)
     done = pushrestic("push", "--gateway", host_port, str(log), spool=tmp_path / "s")
-    assert done.exit_code == 0, done
+    assert done.code == 0, done
     assert [labels["location"] for labels in gateway.group_labels()] == ["default"]

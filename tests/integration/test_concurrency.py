@@ -7,16 +7,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli import Ran
 from tests.integration.servers import (
     AUTORESTIC_GROUPS,
     AUTORESTIC_LOG,
     FAILURE_LOG,
     QUICK,
     SUCCESS_LOG,
-    Completed,
     Exposition,
     Pushgateway,
-    finish,
     pushrestic,
     sample_log,
     spooled,
@@ -29,10 +28,10 @@ T1 = 1_760_000_000.25
 PROCESSES = 20
 
 
-def run_at_once(commands: list[list[str]], spool: Path) -> list[Completed]:
+def run_at_once(commands: list[list[str]], spool: Path) -> list[Ran]:
     """Start every command before waiting for any; each ends within its own bound."""
     processes = [start_pushrestic(*command, spool=spool) for command in commands]
-    return [finish(process) for process in processes]
+    return [process.finish() for process in processes]
 
 
 def assert_spool_sound(spool: Path, groups: int) -> None:
@@ -71,7 +70,7 @@ def test_twenty_processes_at_once_all_arrive_at_one_gateway(
     ]
 
     for done in run_at_once(commands, spool):
-        assert done.exit_code == 0, done
+        assert done.code == 0, done
 
     pushed = gateway.pushed()
     assert pushed.groups() == {(f"loc-{i:02d}", "default") for i in range(PROCESSES)}
@@ -90,18 +89,18 @@ def test_two_processes_sharing_a_spool_while_the_gateway_is_down_never_corrupt_i
     push = ["push", "--gateway", gateway.url, "--instance", "host", *QUICK]
 
     for done in run_at_once([[*push, str(first)], [*push, str(second)]], spool):
-        assert done.exit_code == 75, done
+        assert done.code == 75, done
     assert_spool_sound(spool, groups=len(AUTORESTIC_GROUPS))
 
     flushes = [["flush", "--gateway", gateway.url, *QUICK]] * 2
     for done in run_at_once(flushes, spool):
-        assert done.exit_code == 75, done
+        assert done.code == 75, done
     assert_spool_sound(spool, groups=len(AUTORESTIC_GROUPS))
 
     with gateway:
         flushed = pushrestic("flush", "--gateway", gateway.url, spool=spool)
 
-        assert flushed.exit_code == 0, flushed
+        assert flushed.code == 0, flushed
         assert spooled(spool) == []
         pushed = gateway.pushed()
         assert pushed.groups() == AUTORESTIC_GROUPS
@@ -126,7 +125,7 @@ def test_two_flushes_at_once_deliver_each_report_and_leave_the_spool_empty(
         for i in range(4)
     ]
     for done in run_at_once(pushes, spool):
-        assert done.exit_code == 75, done
+        assert done.code == 75, done
     assert_spool_sound(spool, groups=4)
 
     with gateway:
@@ -134,7 +133,7 @@ def test_two_flushes_at_once_deliver_each_report_and_leave_the_spool_empty(
         results = run_at_once(flushes, spool)
 
         for done in results:
-            assert done.exit_code == 0, done
+            assert done.code == 0, done
         delivered = [line for done in results for line in done.stdout.splitlines()]
         assert sorted(delivered) == [f"delivered loc-{i}/default" for i in range(4)]
         assert spooled(spool) == []
@@ -152,7 +151,7 @@ def test_twenty_processes_writing_one_textfile_at_once_lose_no_location(tmp_path
     ]
 
     for done in run_at_once(commands, tmp_path / "spool"):
-        assert done.exit_code == 0, done
+        assert done.code == 0, done
 
     written = Exposition.parse(textfile.read_text())
     assert written.groups() == {(f"loc-{i:02d}", "default") for i in range(PROCESSES)}

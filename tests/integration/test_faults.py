@@ -19,10 +19,8 @@ a run slower, never faster, and the faults tested last far longer than the bound
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +29,7 @@ from typing import Literal
 import pytest
 
 import pushrestic
+from tests import cli
 from tests.faulty_server import (
     PUSHGATEWAY_INVALID,
     Answer,
@@ -55,35 +54,6 @@ PEAK_RSS_LIMIT = 150 * MiB
 pytestmark = pytest.mark.integration
 
 
-@dataclass(frozen=True, slots=True)
-class Ran:
-    code: int
-    stdout: str
-    stderr: str
-    elapsed: float
-
-    def error_lines(self) -> list[str]:
-        return [line for line in self.stderr.splitlines() if line.startswith("pushrestic: error:")]
-
-
-def pushrestic_cli(*args: str) -> Ran:
-    """Run ``python -m pushrestic ARGS`` with no PUSHRESTIC_* variables from outside."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PUSHRESTIC_")}
-    started = time.monotonic()
-    done = subprocess.run(
-        [sys.executable, "-m", "pushrestic", *args],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
-    ran = Ran(done.returncode, done.stdout, done.stderr, time.monotonic() - started)
-    assert "Traceback" not in ran.stderr, ran.stderr
-    return ran
-
-
 def push(
     server: FaultyServer,
     spool: Path,
@@ -92,8 +62,8 @@ def push(
     timeout: float,
     log: Path = LOG,
     extra: tuple[str, ...] = (),
-) -> Ran:
-    return pushrestic_cli(
+) -> cli.Ran:
+    return cli.pushrestic(
         "push",
         str(log),
         *extra,
@@ -110,8 +80,8 @@ def push(
     )
 
 
-def flush(server: FaultyServer, spool: Path) -> Ran:
-    return pushrestic_cli(
+def flush(server: FaultyServer, spool: Path) -> cli.Ran:
+    return cli.pushrestic(
         "flush",
         "--gateway",
         server.url,
@@ -381,7 +351,7 @@ def test_a_flush_while_the_gateway_still_fails_keeps_the_report_and_exits_75(
     first = push(server, spool, deadline=1, timeout=0.5)
     assert first.code == 75, first.stderr
     (body,) = spooled_bodies(spool)
-    again = pushrestic_cli(
+    again = cli.pushrestic(
         "flush", "--gateway", server.url, "--deadline", "1", "--timeout", "0.5",
         "--spool-dir", str(spool),
     )  # fmt: skip
@@ -395,7 +365,7 @@ def test_an_infinite_deadline_and_timeout_never_crash_or_lose_the_report(
     server: FaultyServer, spool: Path
 ) -> None:
     server.script(then=Answer(503, "unavailable"))
-    ran = pushrestic_cli(
+    ran = cli.pushrestic(
         "push", str(LOG), "--gateway", server.url, "--instance", "host1", "--attempts", "1",
         "--deadline", "inf", "--timeout", "inf", "--spool-dir", str(spool),
     )  # fmt: skip

@@ -10,20 +10,20 @@ from __future__ import annotations
 import os
 import shlex
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from pushrestic.sources.stream import FIFO_WAIT_SECONDS
+from tests import cli
 from tests.conftest import SAMPLES, require_binary
 from tests.integration.servers import PUSHRESTIC_TIMEOUT, SUCCESS_LOG, environment
 
 pytestmark = pytest.mark.integration
 
 LOG = SAMPLES / SUCCESS_LOG
-PUSHRESTIC = shlex.join([sys.executable, "-m", "pushrestic"])
+PUSHRESTIC = shlex.join(cli.argv())
 EXIT_UNREADABLE = 66
 
 

@@ -94,6 +94,6 @@ def test_the_cli_pushes_dotted_names_under_their_exact_grouping_key(
         str(log),
         spool=tmp_path / "spool",
     )
-    assert done.exit_code == 0, done
+    assert done.code == 0, done
     labels = {"job": "..", "instance": ".", "site": "..", "location": ".", "backend": ".."}
     assert gateway.api_group(**labels) is not None, gateway.group_labels(job="..")

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
+from tests import cli
 from tests.integration.journals import Journals
 from tests.integration.servers import started_node_exporter, started_pushgateway
 from tests.integration.test_journal import UNIT
 
 pytestmark = pytest.mark.integration
 
-Series = dict[tuple[str, frozenset[tuple[str, str]]], float]
+Series = dict[cli.SeriesKey, float]
 
 # The journal of examples/systemd/restic-backup.service (restic unlock, backup and
 # forget --prune) as its ExecStopPost= command, pushrestic journal, reads it.
@@ -35,39 +32,22 @@ def journal_command(
     unit: str = UNIT,
     destination: tuple[str, ...] = ("--dry-run",),
 ) -> tuple[int, Series, str]:
-    base = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("SERVICE_RESULT", "EXIT_CODE", "EXIT_STATUS")
-        and not k.startswith("PUSHRESTIC_")
-    }
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pushrestic",
-            "journal",
-            "--unit",
-            unit,
-            "--journal-file",
-            journals.file(name),
-            "--location",
-            "srv",
-            *destination,
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env={**base, **(env or {})},
+    """``pushrestic journal`` on one of the test journals: (exit code, series, stderr).
+    systemd's SERVICE_RESULT and EXIT_* of the test's own environment are left out."""
+    done = cli.pushrestic(
+        "journal",
+        "--unit",
+        unit,
+        "--journal-file",
+        journals.file(name),
+        "--location",
+        "srv",
+        *destination,
+        *args,
+        env=env,
+        without=(*cli.OWN_VARIABLES, "SERVICE_RESULT", "EXIT_CODE", "EXIT_STATUS"),
     )
-    found = {
-        (s.name, frozenset(s.labels.items())): s.value
-        for family in text_string_to_metric_families(done.stdout)
-        for s in family.samples
-    }
-    return done.returncode, found, done.stderr
+    return done.code, done.series(), done.stderr
 
 
 GROUP = frozenset({("location", "srv"), ("backend", "default")})

@@ -87,7 +87,7 @@ def report(chain: AlertChain, log: ResticLog, location: str, exit_code: int) -> 
         str(chain.spool),
         spool=chain.spool,
     )
-    assert done.exit_code == 0, str(done)
+    assert done.code == 0, str(done)
 
 
 def backup(repo: ResticRepo, name: str, **env: str) -> ResticLog:

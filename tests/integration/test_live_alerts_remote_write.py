@@ -36,7 +36,6 @@ from tests.integration.servers import (
     FAILURE_LOG,
     SUCCESS_LOG,
     VictoriaMetrics,
-    finish,
     sample_log,
     start_pushrestic,
 )
@@ -119,8 +118,8 @@ def write(url: str, work: Path) -> dict[str, float]:
             )
         )
     for process in processes:
-        done = finish(process)
-        assert done.exit_code == 0, str(done)
+        done = process.finish()
+        assert done.code == 0, str(done)
     return ended
 
 

@@ -17,13 +17,13 @@ from pathlib import Path
 import pytest
 
 from pushrestic import __version__
+from tests.cli import Ran
 from tests.integration.servers import (
     AUTORESTIC_GROUPS,
     AUTORESTIC_LOG,
     FAILURE_LOG,
     QUICK,
     SUCCESS_LOG,
-    Completed,
     Pushgateway,
     free_port,
     pushrestic,
@@ -56,7 +56,7 @@ def logs(tmp_path: Path) -> Path:
     return tmp_path / "logs"
 
 
-def push(gateway_url: str, log: Path, *args: str, spool: Path, instance: str = "host") -> Completed:
+def push(gateway_url: str, log: Path, *args: str, spool: Path, instance: str = "host") -> Ran:
     return pushrestic(
         "push", "--gateway", gateway_url, "--instance", instance, *args, str(log), spool=spool
     )
@@ -66,7 +66,7 @@ def push_ok(
     gateway: Pushgateway, log: Path, *args: str, spool: Path, instance: str = "host"
 ) -> None:
     done = push(gateway.url, log, *args, spool=spool, instance=instance)
-    assert done.exit_code == 0, done
+    assert done.code == 0, done
 
 
 # -- one group per (location, backend) ----------------------------------------
@@ -280,7 +280,7 @@ def test_grouping_values_arrive_as_the_exact_label_values(
         *args,
         spool=tmp_path / "s2",
     )
-    assert done.exit_code == 0, done
+    assert done.code == 0, done
     assert gateway.group_labels() == []
 
 
@@ -298,7 +298,7 @@ def test_groups_lists_this_jobs_groups_with_their_push_time(
 
     done = pushrestic("groups", "--gateway", gateway.url, spool=spool)
 
-    assert done.exit_code == 0, done
+    assert done.code == 0, done
     rows = done.stdout.splitlines()
     assert len(rows) == len(AUTORESTIC_GROUPS), done
     shown = set()
@@ -344,7 +344,7 @@ def test_delete_removes_exactly_one_group(gateway: Pushgateway, spool: Path, log
         spool=spool,
     )
 
-    assert done.exit_code == 0, done
+    assert done.code == 0, done
     after = gateway.pushed()
     assert after.groups("instance", "location", "backend") == {
         ("host", "documents", "local"),
@@ -368,21 +368,21 @@ def test_a_report_spooled_while_the_gateway_was_down_is_flushed_after_its_restar
     gateway.stop()
 
     down = push(gateway.url, sample_log(SUCCESS_LOG, logs, T3), *QUICK, spool=spool)
-    assert down.exit_code == 75, down
+    assert down.code == 75, down
     [entry] = spooled(spool)
     assert stat.S_IMODE(entry.stat().st_mode) == 0o600
     assert stat.S_IMODE(spool.stat().st_mode) == 0o700
     down = push(
         gateway.url, sample_log(FAILURE_LOG, logs, T4), "--exit-code", "1", *QUICK, spool=spool
     )
-    assert down.exit_code == 75, down
+    assert down.code == 75, down
     assert spooled(spool) == [entry]  # the latest state replaced the earlier one
 
     gateway.start()
     assert gateway.pushed().value(LAST_SUCCESS, **DEFAULT) == T1  # persisted across the restart
     flushed = pushrestic("flush", "--gateway", gateway.url, spool=spool)
 
-    assert flushed.exit_code == 0, flushed
+    assert flushed.code == 0, flushed
     assert "default/default" in flushed.stdout
     assert spooled(spool) == []
     pushed = gateway.pushed()
@@ -398,7 +398,7 @@ def test_the_next_push_delivers_what_was_spooled_while_the_gateway_was_down(
 ) -> None:
     gateway.stop()
     down = push(gateway.url, sample_log(AUTORESTIC_LOG, logs, T1), *QUICK, spool=spool)
-    assert down.exit_code == 75, down
+    assert down.code == 75, down
     assert len(spooled(spool)) == len(AUTORESTIC_GROUPS)
 
     gateway.start()
@@ -416,7 +416,7 @@ def test_the_next_push_of_the_same_group_wins_over_its_spooled_report(
 ) -> None:
     gateway.stop()
     down = push(gateway.url, sample_log(SUCCESS_LOG, logs, T1), *QUICK, spool=spool)
-    assert down.exit_code == 75, down
+    assert down.code == 75, down
 
     gateway.start()
     push_ok(gateway, sample_log(FAILURE_LOG, logs, T2), "--exit-code", "1", spool=spool)
@@ -436,12 +436,12 @@ def test_a_failure_spooled_without_local_state_keeps_the_gateways_last_success_t
     fresh = tmp_path / "fresh-spool"
     failed = sample_log(FAILURE_LOG, logs, T2)
     down = push(gateway.url, failed, "--exit-code", "1", *QUICK, spool=fresh)
-    assert down.exit_code == 75, down
+    assert down.code == 75, down
 
     gateway.start()
     flushed = pushrestic("flush", "--gateway", gateway.url, spool=fresh)
 
-    assert flushed.exit_code == 0, flushed
+    assert flushed.code == 0, flushed
     pushed = gateway.pushed()
     assert pushed.value(SUCCESS, **DEFAULT) == 0
     assert pushed.value(LAST_SUCCESS, **DEFAULT) == T1
@@ -452,12 +452,12 @@ def test_a_report_spooled_for_the_gateway_url_with_a_slash_is_flushed_by_the_url
 ) -> None:
     gateway = Pushgateway(tmp_path / "pushgateway")  # not started: its port is closed
     down = push(gateway.url + "/", sample_log(SUCCESS_LOG, logs, T1), *QUICK, spool=spool)
-    assert down.exit_code == 75, down
+    assert down.code == 75, down
 
     with gateway:
         flushed = pushrestic("flush", "--gateway", gateway.url, spool=spool)
 
-        assert flushed.exit_code == 0, flushed
+        assert flushed.code == 0, flushed
         assert spooled(spool) == []
         assert gateway.pushed().value(SUCCESS, **DEFAULT) == 1
 
@@ -466,12 +466,12 @@ def test_flush_with_the_gateway_still_down_keeps_the_report_and_exits_75(
     tmp_path: Path, spool: Path, logs: Path
 ) -> None:
     url = f"http://127.0.0.1:{free_port()}"
-    assert push(url, sample_log(SUCCESS_LOG, logs, T1), *QUICK, spool=spool).exit_code == 75
+    assert push(url, sample_log(SUCCESS_LOG, logs, T1), *QUICK, spool=spool).code == 75
     before = [path.read_bytes() for path in spooled(spool)]
 
     flushed = pushrestic("flush", "--gateway", url, *QUICK, spool=spool)
 
-    assert flushed.exit_code == 75, flushed
+    assert flushed.code == 75, flushed
     assert [path.read_bytes() for path in spooled(spool)] == before
     [entry] = spooled(spool)
     assert json.loads(entry.read_bytes())["last_success"] == T1
@@ -536,8 +536,8 @@ def recording_server() -> Iterator[tuple[str, list[Seen]]]:
 def test_every_request_carries_the_pushrestic_user_agent(spool: Path, logs: Path) -> None:
     with recording_server() as (url, seen):
         failed = sample_log(FAILURE_LOG, logs, T2)
-        assert push(url, failed, "--exit-code", "1", spool=spool).exit_code == 0
-        assert pushrestic("groups", "--gateway", url, spool=spool).exit_code == 0
+        assert push(url, failed, "--exit-code", "1", spool=spool).code == 0
+        assert pushrestic("groups", "--gateway", url, spool=spool).code == 0
         deleted = pushrestic(
             "delete",
             "--gateway",
@@ -550,7 +550,7 @@ def test_every_request_carries_the_pushrestic_user_agent(spool: Path, logs: Path
             "b",
             spool=spool,
         )
-        assert deleted.exit_code == 0, deleted
+        assert deleted.code == 0, deleted
 
     assert {(s.method, s.path.split("/")[1]) for s in seen} == {
         ("GET", "api"),

@@ -8,12 +8,13 @@ sample of its output.
 from __future__ import annotations
 
 import re
+import shlex
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests import cli
 from tests.conftest import SAMPLES, require_binary
 from tests.integration.conftest import ResticRepo
 from tests.integration.servers import AUTORESTIC_GROUPS, AUTORESTIC_LOG, Pushgateway
@@ -43,7 +44,7 @@ def test_the_readmes_usage_commands_report_every_group_they_promise(
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     shim = bin_dir / "pushrestic"
-    shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m pushrestic "$@"\n')
+    shim.write_text(f'#!/bin/sh\nexec {shlex.join(cli.argv())} "$@"\n')
     shim.chmod(0o755)
     script = usage_block()
     replacements = {

@@ -12,14 +12,13 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from tests import cli
 from tests.conftest import require_binary
 from tests.integration.conftest import (
     NOBODY,
@@ -37,25 +36,9 @@ pytestmark = pytest.mark.integration
 CHECK = {"location": "default", "backend": "default", "operation": "check"}
 
 
-@dataclass(frozen=True, slots=True)
-class Piped:
+def pipe_to_push(text: str, *args: str) -> cli.Ran:
     """``restic ... | pushrestic push --dry-run [ARGS]``: pushrestic's side of it."""
-
-    exit_code: int
-    stdout: str
-    stderr: str
-
-
-def pipe_to_push(text: str, *args: str) -> Piped:
-    done = subprocess.run(
-        [sys.executable, "-m", "pushrestic", "push", "--dry-run", *args],
-        input=text,
-        capture_output=True,
-        text=True,
-        timeout=PUSH_TIMEOUT,
-        check=False,
-    )
-    return Piped(done.returncode, done.stdout, done.stderr)
+    return cli.pushrestic("push", "--dry-run", *args, input=text, timeout=PUSH_TIMEOUT)
 
 
 def promtool_complaints(exposition: str) -> str:
@@ -216,7 +199,7 @@ def test_real_output_of_a_command_without_a_report_piped_to_push_reports_nothing
     log = other_commands[f"{command}.log"]
     assert log.exit_code == 0, log.completed.combined
     piped = pipe_to_push(log.completed.combined, *exit_code)
-    assert piped.exit_code == 0, piped.stderr
+    assert piped.code == 0, piped.stderr
     assert piped.stdout == ""
     assert piped.stderr.strip().splitlines() == [
         f"pushrestic: warning: <stdin>: restic {command} output: nothing to report "
@@ -229,7 +212,7 @@ def test_real_output_of_a_command_without_a_report_with_exit_code_1_is_a_failed_
     other_commands: dict[str, ResticLog], command: str
 ) -> None:
     piped = pipe_to_push(other_commands[f"{command}.log"].completed.combined, "--exit-code", "1")
-    assert piped.exit_code == 0, piped.stderr
+    assert piped.code == 0, piped.stderr
     metrics = parse_exposition(piped.stdout)
     default = frozenset({"location": "default", "backend": "default"}.items())
     assert metrics[("restic_backup_success", default)] == 0

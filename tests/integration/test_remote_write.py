@@ -53,7 +53,7 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Receive
 def write(database: Receiver | FaultyServer, spool: Path, *args: str) -> tuple[int, str]:
     url = database.write_url if not isinstance(database, FaultyServer) else database.url
     done = pushrestic("push", *args, "--remote-write", url, "--instance", HOST, spool=spool)
-    return done.exit_code, str(done)
+    return done.code, str(done)
 
 
 def same(database: Receiver, found: float, expected: float) -> bool:
@@ -69,7 +69,7 @@ def test_the_autorestic_example_arrives_series_for_series_with_exact_values(
 ) -> None:
     log = sample_log(AUTORESTIC_LOG, tmp_path / "logs", time.time() - 60)
     dry = pushrestic("push", "--dry-run", str(log), spool=tmp_path / "spool")
-    assert dry.exit_code == 0, dry
+    assert dry.code == 0, dry
     expected = Exposition.parse(dry.stdout).series()
     assert {(dict(k)["location"], dict(k)["backend"]) for _, k in expected} == AUTORESTIC_GROUPS
     code, shown = write(database, tmp_path / "spool", str(log))
@@ -120,7 +120,7 @@ def test_an_outage_is_spooled_and_replayed_into_the_database_later(tmp_path: Pat
     with database:
         stamp_before = time.time()
         done = pushrestic("flush", "--remote-write", database.write_url, *QUICK, spool=spool)
-        assert done.exit_code == 0, done
+        assert done.code == 0, done
         assert done.stdout.count("delivered ") == 4, done
         assert spooled(spool) == []
         groups = database.wait_for('restic_backup_success{job="restic"}', count=4)
@@ -146,7 +146,7 @@ def test_a_503_is_spooled_and_the_report_is_adopted_by_a_real_database(tmp_path:
         done = pushrestic(
             "flush", "--remote-write", database.write_url, "--adopt", *QUICK, spool=spool
         )
-        assert done.exit_code == 0, done
+        assert done.code == 0, done
         ((labels, value),) = database.wait_for("restic_backup_success")
         assert value == 1
         assert labels["instance"] == HOST
@@ -170,7 +170,7 @@ def test_a_permanent_rejection_is_set_aside_and_never_retried(tmp_path: Path) ->
 
         faulty.healthy()
         again = pushrestic("flush", "--remote-write", faulty.url, *QUICK, spool=spool)
-        assert again.exit_code == 0, again
+        assert again.code == 0, again
         assert len(faulty.pushes("POST")) == 1  # flush lists it, does not send it
         assert "refused default/default" in again.stdout, again
     listing = pushrestic("spool", spool=spool)
@@ -257,19 +257,19 @@ def test_with_a_gateway_too_both_get_the_report_and_a_failing_one_alone_is_spool
         remote.script(then=Answer(204))
         both = ("--gateway", gateway.url, "--remote-write", remote.url, "--instance", HOST)
         done = pushrestic("push", str(log), *both, *QUICK, spool=spool)
-        assert done.exit_code == 0, done
+        assert done.code == 0, done
         assert len(gateway.pushes("PUT")) == 1
         assert len(remote.pushes("POST")) == 1
 
         remote.script(then=Answer(503))
         done = pushrestic("push", str(log), *both, *QUICK, spool=spool)
-        assert done.exit_code == 75, done
+        assert done.code == 75, done
         assert len(gateway.pushes("PUT")) == 2  # the gateway's delivery is not held up
         (entry,) = spooled(spool)
         assert '"sink": "remote-write"' in entry.read_text()
 
         remote.script(then=Answer(204))
         done = pushrestic("flush", *both, *QUICK, spool=spool)
-        assert done.exit_code == 0, done
+        assert done.code == 0, done
         assert spooled(spool) == []
         assert len(gateway.pushes("PUT")) == 2  # flush sent the gateway nothing twice

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -27,7 +26,6 @@ from tests.integration.conftest import (
 from tests.integration.servers import (
     SUCCESS_LOG,
     Pushgateway,
-    environment,
     pushrestic,
     sample_log,
 )
@@ -195,19 +193,14 @@ def test_restic_snapshots_piped_into_pushrestic_push_is_reported(
     )
     assert restic.stdout is not None
     try:
-        push = subprocess.run(
-            [sys.executable, "-m", "pushrestic", "push", "--dry-run", "--location", "repo"],
-            stdin=restic.stdout,
-            capture_output=True,
-            text=True,
-            timeout=PUSH_TIMEOUT,
-            env=environment(tmp_path / "spool"),
-            check=False,
-        )
+        push = pushrestic(
+            "push", "--dry-run", "--location", "repo",
+            stdin=restic.stdout, spool=tmp_path / "spool", timeout=PUSH_TIMEOUT,
+        )  # fmt: skip
     finally:
         restic.stdout.close()
         assert restic.wait(timeout=PUSH_TIMEOUT) == 0
-    assert push.returncode == 0, push.stderr
+    assert push.code == 0, push.stderr
     assert (
         'restic_snapshots_listed{backend="default",location="repo",operation="snapshots"} 2.0'
         in push.stdout
@@ -240,7 +233,7 @@ def test_stats_and_snapshots_are_groups_of_their_own_on_the_gateway(
             str(log),
             spool=spool,
         )
-        assert done.exit_code == 0, done
+        assert done.code == 0, done
     key = {"job": "restic", "instance": "h1", "location": "repo", "backend": "default"}
     assert sorted(labels.get("operation", "") for labels in gateway.group_labels()) == [
         "",

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import cli
 from tests.integration.commands import REPO, Terminal, read_terminal
 from tests.integration.conftest import RESTIC_TIMEOUT, ResticRepo, SourceTree
 from tests.integration.servers import Pushgateway, started_pushgateway
@@ -43,7 +44,7 @@ def run_in_a_terminal(
     with Terminal(24, 100, raw=False) as terminal:
         proc = subprocess.Popen(
             [
-                *(sys.executable, "-c", TAKE_TTY, sys.executable, "-m", "pushrestic", "run"),
+                *(sys.executable, "-c", TAKE_TTY, *cli.argv("run")),
                 *(*args, "--", *repo.command(command)),
             ],
             stdin=terminal.slave,

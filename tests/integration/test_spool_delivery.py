@@ -16,13 +16,13 @@ from pathlib import Path
 import pytest
 
 from pushrestic.sinks.pushgateway.spool import group_id
+from tests.cli import Ran
 from tests.conftest import IN_CI
 from tests.integration.servers import (
     AUTORESTIC_GROUPS,
     AUTORESTIC_LOG,
     QUICK,
     SUCCESS_LOG,
-    Completed,
     Pushgateway,
     free_port,
     pushrestic,
@@ -38,7 +38,7 @@ SUCCESS = "restic_backup_success"
 DEFAULT = {"job": "restic", "instance": "host", "location": "default", "backend": "default"}
 
 
-def push(url: str, log: Path, *args: str, spool: Path) -> Completed:
+def push(url: str, log: Path, *args: str, spool: Path) -> Ran:
     return pushrestic("push", "--gateway", url, "--instance", "host", *args, str(log), spool=spool)
 
 
@@ -47,10 +47,6 @@ def rejected(spool: Path) -> list[dict[str, object]]:
     if not directory.is_dir():
         return []
     return [json.loads(path.read_text()) for path in sorted(directory.glob("*.json"))]
-
-
-def error_lines(done: Completed) -> list[str]:
-    return [line for line in done.stderr.splitlines() if line.startswith("pushrestic: error:")]
 
 
 def plant_counter(gateway: Pushgateway) -> None:
@@ -74,8 +70,8 @@ def test_a_report_the_gateway_refuses_is_kept_aside_and_never_blocks_later_runs(
 
     refused = push(gateway.url, sample_log(SUCCESS_LOG, tmp_path, T1), spool=spool)
 
-    assert refused.exit_code == 75, refused
-    assert len(error_lines(refused)) == 1, refused
+    assert refused.code == 75, refused
+    assert len(refused.error_lines()) == 1, refused
     assert "HTTP 400" in refused.stderr
     assert spooled(spool) == []  # not retried by later runs
     [kept] = rejected(spool)
@@ -85,18 +81,18 @@ def test_a_report_the_gateway_refuses_is_kept_aside_and_never_blocks_later_runs(
     requests_delete(f"{gateway.url}/metrics/job/intruder")
     later = push(gateway.url, sample_log(SUCCESS_LOG, tmp_path, T2), spool=spool)
 
-    assert later.exit_code == 0, later
-    assert error_lines(later) == []
+    assert later.code == 0, later
+    assert later.error_lines() == []
     [warning] = [line for line in later.stderr.splitlines() if "warning" in line]
     assert "1 older report not delivered (1 refused by the gateway)" in warning
     assert gateway.pushed().value(SUCCESS, **DEFAULT) == 1
 
     flushed = pushrestic("flush", "--gateway", gateway.url, spool=spool)
-    assert flushed.exit_code == 0, flushed
+    assert flushed.code == 0, flushed
     assert "refused default/default" in flushed.stdout
     assert "HTTP 400" in flushed.stdout
     listing = pushrestic("spool", spool=spool)
-    assert listing.exit_code == 0, listing
+    assert listing.code == 0, listing
     assert "refused  default/default" in listing.stdout
     assert "HTTP 400" in listing.stdout
 
@@ -115,7 +111,7 @@ def test_a_wrong_gateway_path_is_kept_aside_and_delivered_once_the_url_is_fixed(
 
     refused = push(wrong, sample_log(SUCCESS_LOG, tmp_path, T1), spool=spool)
 
-    assert refused.exit_code == 75, refused
+    assert refused.code == 75, refused
     assert "HTTP 404" in refused.stderr
     assert len(rejected(spool)) == 1
     assert gateway.group_labels() == []
@@ -124,7 +120,7 @@ def test_a_wrong_gateway_path_is_kept_aside_and_delivered_once_the_url_is_fixed(
         "flush", "--gateway", gateway.url, "--retry-rejected", "--adopt", spool=spool
     )
 
-    assert retried.exit_code == 0, retried
+    assert retried.code == 0, retried
     assert "retrying default/default" in retried.stdout
     assert "delivered default/default" in retried.stdout
     assert rejected(spool) == []
@@ -140,11 +136,11 @@ def test_drop_rejected_deletes_the_refused_reports_only_when_asked(
     assert len(rejected(spool)) == 1
 
     kept = pushrestic("flush", "--gateway", gateway.url, spool=spool)
-    assert kept.exit_code == 0, kept
+    assert kept.code == 0, kept
     assert len(rejected(spool)) == 1
 
     dropped = pushrestic("flush", "--gateway", gateway.url, "--drop-rejected", spool=spool)
-    assert dropped.exit_code == 0, dropped
+    assert dropped.code == 0, dropped
     assert "dropped default/default" in dropped.stdout
     assert rejected(spool) == []
 
@@ -158,12 +154,12 @@ def test_flush_names_reports_spooled_for_another_url_and_adopt_delivers_them_her
     spool = tmp_path / "spool"
     old_url = f"http://localhost:{free_port()}"  # nothing listens there
     down = push(old_url, sample_log(SUCCESS_LOG, tmp_path, T1), *QUICK, spool=spool)
-    assert down.exit_code == 75, down
+    assert down.code == 75, down
     assert len(spooled(spool)) == 1
 
     told = pushrestic("flush", "--gateway", gateway.url, spool=spool)
 
-    assert told.exit_code == 0, told
+    assert told.code == 0, told
     assert f"waiting for {old_url} (job restic): default/default" in told.stdout
     assert "--adopt" in told.stdout
     assert "--drop-others" in told.stdout
@@ -172,7 +168,7 @@ def test_flush_names_reports_spooled_for_another_url_and_adopt_delivers_them_her
 
     adopted = pushrestic("flush", "--gateway", gateway.url, "--adopt", spool=spool)
 
-    assert adopted.exit_code == 0, adopted
+    assert adopted.code == 0, adopted
     assert "delivered default/default" in adopted.stdout
     assert spooled(spool) == []
     assert gateway.pushed().value(SUCCESS, **DEFAULT) == 1
@@ -202,7 +198,7 @@ def test_drop_others_deletes_only_the_reports_for_another_gateway(
 
     done = pushrestic("flush", "--gateway", gateway.url, "--drop-others", spool=spool)
 
-    assert done.exit_code == 0, done
+    assert done.code == 0, done
     assert "dropped default/default (spooled for http://localhost:" in done.stdout
     assert "delivered mine/default" in done.stdout
     assert spooled(spool) == []
@@ -221,7 +217,7 @@ def test_every_group_is_pushed_when_the_spool_cannot_even_be_created(
 
     done = push(gateway.url, sample_log(AUTORESTIC_LOG, tmp_path, T1), spool=spool)
 
-    assert done.exit_code == 0, done
+    assert done.code == 0, done
     assert str(blocker) in done.stderr  # said once, as a warning
     arrived = {(g["location"], g["backend"]) for g in gateway.group_labels()}
     assert arrived == set(AUTORESTIC_GROUPS)
@@ -271,15 +267,15 @@ def test_a_full_spool_disk_never_stops_a_push_and_says_what_could_not_be_kept(
 
         up = push(gateway.url, sample_log(AUTORESTIC_LOG, tmp_path, T1), spool=spool)
 
-        assert up.exit_code == 0, up
+        assert up.code == 0, up
         arrived = {(g["location"], g["backend"]) for g in gateway.group_labels()}
         assert arrived == set(AUTORESTIC_GROUPS)
 
         gateway.stop()
         down = push(gateway.url, sample_log(SUCCESS_LOG, tmp_path, T2), *QUICK, spool=spool)
 
-    assert down.exit_code == 75, down
-    [error] = [line for line in error_lines(down) if "not kept" in line]
+    assert down.code == 75, down
+    [error] = [line for line in down.error_lines() if "not kept" in line]
     assert "default/default: not delivered and not kept" in error
     assert "No space left on device" in error
 
@@ -292,7 +288,7 @@ def test_a_read_only_spool_never_stops_a_push(gateway: Pushgateway, tmp_path: Pa
 
         done = push(gateway.url, sample_log(AUTORESTIC_LOG, tmp_path, T1), spool=spool)
 
-    assert done.exit_code == 0, done
+    assert done.code == 0, done
     assert "Read-only file system" in done.stderr
     arrived = {(g["location"], g["backend"]) for g in gateway.group_labels()}
     assert arrived == set(AUTORESTIC_GROUPS)
@@ -304,7 +300,7 @@ def test_one_unreadable_spool_entry_never_stops_the_others(
     spool = tmp_path / "spool"
     gateway.stop()
     down = push(gateway.url, sample_log(SUCCESS_LOG, tmp_path, T1), *QUICK, spool=spool)
-    assert down.exit_code == 75, down
+    assert down.code == 75, down
     (spool / ("0" * 32 + ".json")).mkdir()  # a directory where an entry should be
     os.mkfifo(spool / ("1" * 32 + ".json"))  # a FIFO: reading it must not hang
     os.utime(spool / ("0" * 32 + ".json"), (1, 1))  # the oldest: replayed first
@@ -312,7 +308,7 @@ def test_one_unreadable_spool_entry_never_stops_the_others(
 
     done = pushrestic("flush", "--gateway", gateway.url, spool=spool, timeout=60)
 
-    assert done.exit_code == 0, done
+    assert done.code == 0, done
     assert "delivered default/default" in done.stdout
     assert "not a regular file" in done.stderr
     assert gateway.pushed().value(SUCCESS, **DEFAULT) == 1
@@ -339,7 +335,7 @@ def test_a_bearer_token_outside_latin1_never_loses_the_new_report(
         spool=spool,
     )
 
-    assert done.exit_code == 0, done  # the token is sent as UTF-8, as the password is
+    assert done.code == 0, done  # the token is sent as UTF-8, as the password is
     assert "секрет" not in done.stderr
     assert {g["location"] for g in gateway.group_labels()} == {"old", "default"}
     assert spooled(spool) == []
@@ -383,19 +379,19 @@ def test_an_untrusted_spool_is_refused_by_name_and_the_report_still_pushed(
 
     done = push(gateway.url, sample_log(SUCCESS_LOG, tmp_path, T1), spool=spool)
 
-    assert done.exit_code == 2, done
+    assert done.code == 2, done
     assert f"spool directory {spool}" in done.stderr
     assert {g["location"] for g in gateway.group_labels()} == {"default"}  # never "planted"
 
     refused = pushrestic("flush", "--gateway", gateway.url, spool=spool)
-    assert refused.exit_code == 2, refused
+    assert refused.code == 2, refused
     assert f"spool directory {spool}" in refused.stderr
 
 
 def test_a_new_spool_directory_is_private(gateway: Pushgateway, tmp_path: Path) -> None:
     spool = tmp_path / "new" / "spool"
     done = push(gateway.url, sample_log(SUCCESS_LOG, tmp_path, T1), spool=spool)
-    assert done.exit_code == 0, done
+    assert done.code == 0, done
     assert stat.S_IMODE(spool.stat().st_mode) == 0o700
 
 
@@ -424,7 +420,7 @@ def test_a_held_group_lock_is_waited_for_within_the_deadline_and_the_report_push
     finally:
         os.close(fd)
 
-    assert done.exit_code == 0, done
+    assert done.code == 0, done
     assert took < 45, took  # the deadline (6 s) plus a generous margin for a loaded machine
     assert "still locked" in done.stderr
     assert gateway.pushed().value(SUCCESS, **DEFAULT) == 1

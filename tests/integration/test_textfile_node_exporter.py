@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 
 from pushrestic.cli import EXIT_TEXTFILE
+from tests.cli import Ran
 from tests.integration.servers import (
     AUTORESTIC_GROUPS,
     AUTORESTIC_LOG,
     FAILURE_LOG,
     SUCCESS_LOG,
-    Completed,
     Exposition,
     NodeExporter,
     pushrestic,
@@ -65,9 +65,9 @@ def textfile(tmp_path: Path) -> Iterator[Textfile]:
         yield Textfile(directory, exporter)
 
 
-def push(textfile: Textfile, log: Path, *args: str, spool: Path) -> Completed:
+def push(textfile: Textfile, log: Path, *args: str, spool: Path) -> Ran:
     done = pushrestic("push", "--textfile", str(textfile.path), *args, str(log), spool=spool)
-    assert done.exit_code == 0, done
+    assert done.code == 0, done
     return done
 
 
@@ -239,5 +239,5 @@ def test_a_fifo_at_the_textfile_path_is_refused_without_hanging(
         spool=tmp_path / "spool",
         timeout=30,
     )
-    assert done.exit_code == EXIT_TEXTFILE, done
+    assert done.code == EXIT_TEXTFILE, done
     assert f"{textfile.path}: not a regular file" in done.stderr

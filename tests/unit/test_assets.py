@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +19,7 @@ from pushrestic.assets import (
 )
 from pushrestic.cli import EXIT_OK, EXIT_USAGE, main
 from pushrestic.errors import UsageError
+from tests import cli
 
 ROOT = Path(__file__).parents[2]
 EXAMPLE_LOG = ROOT / "pushrestic" / "examples" / "autorestic-backup.log"
@@ -177,7 +177,7 @@ def test_a_push_never_imports_the_asset_module() -> None:
         "sys.stderr.write(str('pushrestic.assets' in sys.modules))\n"
         "sys.exit(code)\n"
     )
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("PUSHRESTIC_")}
+    environment = cli.environment()
     done = subprocess.run(
         [sys.executable, "-c", script],
         capture_output=True,
