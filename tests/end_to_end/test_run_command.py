@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import os
 import pty
-import select
 import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests import cli
 from tests.cli import Ran, pushrestic
 from tests.conftest import SAMPLES
+from tests.integration.commands import SIGNAL_COUNTER, read_terminal
 
 Series = dict[tuple[str, frozenset[tuple[str, str]]], float]
 GROUP = frozenset({("location", "srv"), ("backend", "default")})
@@ -224,26 +223,6 @@ def test_the_wrapped_command_gets_restic_s_variables_but_not_pushrestic_s_secret
     assert not [line for line in environment if "pushrestic-" in line]
 
 
-# Records the SIGTERMs it gets: ready once it handles them; after the first, a moment
-# for a second one, then it prints the count and exits as SIGTERM's default would.
-_TERM_COUNTER = r"""
-import signal, sys, time
-count = 0
-def handle(signum, frame):
-    global count
-    count += 1
-signal.signal(signal.SIGTERM, handle)
-print("ready", flush=True)
-deadline = time.monotonic() + 30
-while count == 0 and time.monotonic() < deadline:
-    time.sleep(0.01)
-linger = time.monotonic() + 0.5
-while time.monotonic() < linger:
-    time.sleep(0.01)
-print(f"sigterm count={count}", flush=True)
-sys.exit(128 + signal.SIGTERM)
-"""
-
 # Makes its stdin, a terminal, the controlling terminal of its session, then runs argv.
 _TAKE_TTY = (
     "import os, sys; os.close(os.open(os.ttyname(0), os.O_RDWR)); "
@@ -270,7 +249,8 @@ def test_a_sigterm_to_pushrestic_run_in_a_terminal_reaches_the_command() -> None
                 "--",
                 sys.executable,
                 "-c",
-                _TERM_COUNTER,
+                SIGNAL_COUNTER,
+                "SIGTERM",
             ],
             stdin=slave,
             stdout=slave,
@@ -288,27 +268,6 @@ def test_a_sigterm_to_pushrestic_run_in_a_terminal_reaches_the_command() -> None
         os.close(master)
         if slave >= 0:
             os.close(slave)
-    assert b"sigterm count=1" in shown, shown
+    assert b"count=1 " in shown, shown
     assert code == 128 + signal.SIGTERM, shown
     assert b"restic_backup_success" in shown, "the interrupted run is reported"
-
-
-def read_terminal(master: int, *, until: bytes | None, timeout: float = 30.0) -> bytes:
-    """What the terminal shows, until ``until`` (or until every writer closed it)."""
-    seen = b""
-    deadline = time.monotonic() + timeout
-    while until is None or until not in seen:
-        left = deadline - time.monotonic()
-        assert left > 0, f"{until!r} not shown in {timeout} s; got {seen[-500:]!r}"
-        ready, _, _ = select.select([master], [], [], left)
-        if not ready:
-            continue
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:  # EIO: no process holds the terminal any more
-            chunk = b""
-        if not chunk:
-            assert until is None, f"the terminal closed before {until!r}; got {seen[-500:]!r}"
-            break
-        seen += chunk
-    return seen

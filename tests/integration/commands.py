@@ -242,3 +242,26 @@ def finish_wrapper(
     assert proc.returncode == 0, f"the wrapper failed ({proc.returncode})"
     facts: dict[str, Any] = json.loads(result.read_text())
     return facts, rest
+
+
+# A command that counts the SIGINTs (or the signal named by its argument) it gets:
+# ready once it handles them; after the first, a moment for a second one, then it
+# prints the count and its process group and exits as the signal's default would.
+SIGNAL_COUNTER = r"""
+import os, signal, sys, time
+signum = getattr(signal, sys.argv[1]) if len(sys.argv) > 1 else signal.SIGINT
+count = 0
+def handle(signum, frame):
+    global count
+    count += 1
+signal.signal(signum, handle)
+print("ready", flush=True)
+deadline = time.monotonic() + 30
+while count == 0 and time.monotonic() < deadline:
+    time.sleep(0.01)
+linger = time.monotonic() + 0.5
+while time.monotonic() < linger:
+    time.sleep(0.01)
+print(f"count={count} pgid={os.getpgrp()}", flush=True)
+sys.exit(128 + signum)
+"""

@@ -30,6 +30,7 @@ from pushrestic.sources.stream import LineReader
 from tests.conftest import SAMPLES
 from tests.integration.commands import (
     AUTORESTIC_LOG,
+    SIGNAL_COUNTER,
     WAIT,
     Terminal,
     finish_on_terminal,
@@ -421,32 +422,9 @@ def test_a_signal_to_pushrestic_reaches_the_whole_command_and_is_reported(
     assert b"not reached" not in rest
 
 
-# Counts the SIGINTs (or the signal named by its argument) it gets: ready once it
-# handles them, then, after the first,
-# a moment for a second one before it prints the count and its process group.
-_COUNTER = r"""
-import os, signal, sys, time
-signum = getattr(signal, sys.argv[1]) if len(sys.argv) > 1 else signal.SIGINT
-count = 0
-def handle(signum, frame):
-    global count
-    count += 1
-signal.signal(signum, handle)
-print("ready", flush=True)
-deadline = time.monotonic() + 30
-while count == 0 and time.monotonic() < deadline:
-    time.sleep(0.01)
-linger = time.monotonic() + 0.5
-while time.monotonic() < linger:
-    time.sleep(0.01)
-print(f"count={count} pgid={os.getpgrp()}", flush=True)
-sys.exit(128 + signum)
-"""
-
-
 def test_a_sigint_sent_to_pushrestic_is_forwarded_once(tmp_path: Path) -> None:
     result = tmp_path / "result.json"
-    proc = start_wrapper(result, python(_COUNTER))
+    proc = start_wrapper(result, python(SIGNAL_COUNTER))
     read_until(proc, b"ready\n")
     proc.send_signal(signal.SIGINT)
     facts, rest = finish_wrapper(proc, result)
@@ -461,7 +439,7 @@ def test_ctrl_c_in_a_terminal_reaches_the_command_once(tmp_path: Path) -> None:
     result = tmp_path / "result.json"
     master, slave = pty.openpty()
     try:
-        proc = start_wrapper(result, python(_COUNTER), stdin=slave, take_tty=True)
+        proc = start_wrapper(result, python(SIGNAL_COUNTER), stdin=slave, take_tty=True)
         os.close(slave)
         slave = -1
         read_until(proc, b"ready\n")
@@ -483,7 +461,9 @@ def test_a_sigterm_sent_to_pushrestic_in_a_terminal_reaches_the_command_once(
     result = tmp_path / "result.json"
     master, slave = pty.openpty()
     try:
-        proc = start_wrapper(result, [*python(_COUNTER), "SIGTERM"], stdin=slave, take_tty=True)
+        proc = start_wrapper(
+            result, [*python(SIGNAL_COUNTER), "SIGTERM"], stdin=slave, take_tty=True
+        )
         os.close(slave)
         slave = -1
         read_until(proc, b"ready\n")
