@@ -131,11 +131,18 @@ def _verdict(deliverer: Deliverer) -> Verdict:
     reason = result.errors[0] if result.errors else "not tried"
     if result.spooled:
         say.error(f"push failed, kept in {directory}: {', '.join(result.spooled)}: {reason}")
-    if result.rejected:
+    set_aside = [name for name in result.rejected if name not in result.lost]
+    if set_aside:
         say.error(
-            f"the {deliverer.what} refused {', '.join(result.rejected)}: {reason}; the report "
+            f"the {deliverer.what} refused {', '.join(set_aside)}: {reason}; the report "
             f"is kept in {directory / 'rejected'} (see `pushrestic spool`)"
         )
+    unkept = [name for name in result.lost if name not in result.rejected]
+    if unkept:  # their spool problems say why they were not kept
+        say.error(f"push failed: {', '.join(unkept)}: {reason}")
+    if result.untrusted_spool:
+        done = "pushed without the spool" if result.complete else "not kept anywhere"
+        say.error(f"{result.untrusted_spool} (the report was {done})")
     lost = set(result.lost)
     for problem in result.spool_problems:
         if any(problem.startswith(f"{name}:") for name in lost):
@@ -150,7 +157,6 @@ def _verdict(deliverer: Deliverer) -> Verdict:
             f"{waiting} in {directory}: see `pushrestic spool`, deliver with `pushrestic flush`"
         )
     if result.untrusted_spool:
-        say.error(f"{result.untrusted_spool} (the report was pushed without the spool)")
         return Verdict.UNTRUSTED_SPOOL
     return Verdict.DELIVERED
 

@@ -327,9 +327,10 @@ class Deliverer:
             log.info("%s refused (%s); kept in %s", entry.name, error, kept)
             return
         self._gateway_failed(error)
+        if not self._spool_usable:  # result.untrusted_spool says why, once
+            self.result.lost.append(entry.name)
+            return
         try:
-            if not self._spool_usable:
-                raise DeliveryError("the spool is not used")
             self.spool.put(entry)
             self._keep_quietly(
                 lambda: self.spool.ledger.record_success(entry.group_id, entry.last_success)
