@@ -6,7 +6,6 @@ import os
 import pty
 import select
 import shutil
-import socket
 import subprocess
 import termios
 from pathlib import Path
@@ -17,6 +16,7 @@ from pushrestic import __version__
 from tests import cli
 from tests.cli import Ran, pushrestic
 from tests.conftest import SAMPLES
+from tests.integration.servers import free_port
 
 
 def assert_one_line_error(result: Ran, *words: str) -> None:
@@ -245,13 +245,6 @@ def test_text_logs_carry_no_empty_label() -> None:
     assert dict(info) == {"location": "default", "backend": "default", "snapshot_id": "45fbd684"}
 
 
-def closed_port() -> int:
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        port: int = listener.getsockname()[1]
-    return port
-
-
 @pytest.mark.parametrize(
     ("log", "args"),
     [
@@ -263,7 +256,7 @@ def closed_port() -> int:
 def test_with_the_gateway_down_push_says_so_on_one_line_naming_the_cause(
     tmp_path: Path, log: Path, args: list[str]
 ) -> None:
-    gateway = f"http://127.0.0.1:{closed_port()}"
+    gateway = f"http://127.0.0.1:{free_port()}"
     spool = tmp_path / "spool"
     quick = ["--attempts", "2", "--deadline", "10"]
     result = pushrestic(
@@ -276,7 +269,7 @@ def test_with_the_gateway_down_push_says_so_on_one_line_naming_the_cause(
 def test_with_the_gateway_down_verbose_logs_each_retry_as_it_happens(tmp_path: Path) -> None:
     """The first retry is said while pushrestic still waits to try again (at least 0.5 s
     of backoff, then two more attempts), not at its end."""
-    gateway = f"http://127.0.0.1:{closed_port()}"
+    gateway = f"http://127.0.0.1:{free_port()}"
     proc = subprocess.Popen(
         cli.argv(
             *("push", "-v", "--gateway", gateway, "--spool-dir", str(tmp_path / "spool")),

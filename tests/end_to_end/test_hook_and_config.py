@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.cli import Ran, pushrestic
 from tests.conftest import manifest
+from tests.integration.servers import free_port
 
 
 def run(*args: str, env: dict[str, str]) -> Ran:
@@ -155,9 +155,7 @@ def test_a_hook_exits_0_when_the_spool_cannot_be_written(tmp_path: Path) -> None
     """A path under a regular file cannot be a directory, for root too."""
     blocker = tmp_path / "a-file"
     blocker.write_text("")
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        port = listener.getsockname()[1]
+    port = free_port()  # nothing listens there
     done = run(
         "hook",
         "--gateway",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import pty
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -17,6 +16,7 @@ from tests import cli
 from tests.cli import Ran, pushrestic
 from tests.conftest import SAMPLES
 from tests.integration.commands import SIGNAL_COUNTER, read_terminal
+from tests.integration.servers import free_port
 
 Series = dict[tuple[str, frozenset[tuple[str, str]]], float]
 GROUP = frozenset({("location", "srv"), ("backend", "default")})
@@ -102,13 +102,6 @@ def pushrestic_run(
     )  # fmt: skip
 
 
-def closed_port() -> int:
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        port: int = listener.getsockname()[1]
-    return port
-
-
 def a_backup_that_exits_3(marker: Path) -> list[str]:
     """A command that leaves ``marker`` behind, prints restic's output and exits 3."""
     log = SAMPLES / "restic-0.14-backup-text-warning-unreadable.log"
@@ -131,7 +124,7 @@ def test_run_keeps_the_command_s_code_when_the_spool_cannot_be_written(tmp_path:
     marker = tmp_path / "ran"
     done = pushrestic_run(
         "--gateway",
-        f"http://127.0.0.1:{closed_port()}",
+        f"http://127.0.0.1:{free_port()}",
         "--attempts",
         "1",
         "--spool-dir",

@@ -16,8 +16,10 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -57,12 +59,47 @@ QUICK = ("--attempts", "1", "--deadline", "5", "--timeout", "2")
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
+# Ports for the servers the tests start: below Linux's ephemeral range (32768-60999
+# by default), so that no outgoing connection (of this or any other process) takes
+# one between free_port() and the server's bind. Parallel workers (pytest-xdist)
+# each take their own slice, so that two workers never pick the same port.
+PORTS = range(10000, 32000)
+
+
+def _worker_ports() -> range:
+    """This process's slice of PORTS: all of it unless it is an xdist worker."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")  # "gw0", "gw1", ...
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    index = int(worker.removeprefix("gw"))
+    size = len(PORTS) // max(count, 1)
+    start = PORTS.start + index * size
+    return range(start, start + size)
+
+
+def _candidates() -> Iterator[int]:
+    ports = _worker_ports()
+    # A different start in each run: a port a previous run left in TIME_WAIT is
+    # not the first one tried again.
+    first = random.randrange(len(ports))
+    for offset in itertools.count():
+        yield ports[(first + offset) % len(ports)]
+
+
+_CANDIDATES = _candidates()
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on at this moment."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
+    """A TCP port on 127.0.0.1 that nothing is bound to, and that this process has
+    not handed out before (unless it has gone through its whole slice)."""
+    for _ in range(len(_worker_ports())):
+        port = next(_CANDIDATES)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
         return port
+    raise AssertionError(f"no free port in {_worker_ports()} on 127.0.0.1")
 
 
 def http_get(url: str, timeout: float = HTTP_TIMEOUT) -> bytes:
