@@ -50,5 +50,7 @@ fi
 "$python" grafana/generate.py --check
 "$python" alerting/generate.py --check
 # Two workers (pytest-xdist): the suite waits on servers and processes more than it
-# computes, so two halve the time on a 2-core machine. `-n 0` runs it in one process.
-"$python" -m pytest --hypothesis-profile=thorough -n 2 "$@"
+# computes, so two halve the time on a 2-core machine. A test file runs whole on one
+# worker, so a module's fixture (a server, the system-wide install) is made once and
+# never by both workers at the same time. `-n 0` runs the suite in one process.
+"$python" -m pytest --hypothesis-profile=thorough -n 2 --dist loadfile "$@"
