@@ -66,40 +66,36 @@ _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 PORTS = range(10000, 32000)
 
 
-def _worker_ports() -> range:
-    """This process's slice of PORTS: all of it unless it is an xdist worker."""
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")  # "gw0", "gw1", ...
-    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-    index = int(worker.removeprefix("gw"))
-    size = len(PORTS) // max(count, 1)
-    start = PORTS.start + index * size
+def worker_ports(worker: str, count: int) -> range:
+    """The slice of PORTS of xdist worker ``worker`` ("gw0", "gw1", ...) of ``count``."""
+    size = len(PORTS) // count
+    start = PORTS.start + int(worker.removeprefix("gw")) * size
     return range(start, start + size)
 
 
-def _candidates() -> Iterator[int]:
-    ports = _worker_ports()
-    # A different start in each run: a port a previous run left in TIME_WAIT is
-    # not the first one tried again.
-    first = random.randrange(len(ports))
-    for offset in itertools.count():
-        yield ports[(first + offset) % len(ports)]
-
-
-_CANDIDATES = _candidates()
+# This process's slice: all of PORTS unless it is one of several workers.
+_PORTS = worker_ports(
+    os.environ.get("PYTEST_XDIST_WORKER", "gw0"),
+    int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")),
+)
+# Handed out in turn from a random start, so that a port a previous run left in
+# TIME_WAIT is not the first one tried again.
+_FIRST = random.randrange(len(_PORTS))
+_next_ports = itertools.cycle(itertools.chain(_PORTS[_FIRST:], _PORTS[:_FIRST]))
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing is bound to, and that this process has
-    not handed out before (unless it has gone through its whole slice)."""
-    for _ in range(len(_worker_ports())):
-        port = next(_CANDIDATES)
+    """A TCP port of this process's slice that nothing is bound to on 127.0.0.1, and
+    that this process has not handed out before (until it has gone round its slice)."""
+    for _ in _PORTS:
+        port = next(_next_ports)
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             try:
                 sock.bind(("127.0.0.1", port))
             except OSError:
                 continue
         return port
-    raise AssertionError(f"no free port in {_worker_ports()} on 127.0.0.1")
+    raise AssertionError(f"no free port in {_PORTS} on 127.0.0.1")
 
 
 def http_get(url: str, timeout: float = HTTP_TIMEOUT) -> bytes:
