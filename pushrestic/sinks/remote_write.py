@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -273,7 +274,10 @@ def _snappy() -> ModuleType:
     try:
         from cramjam import snappy
     except ImportError:
+        # The interpreter pushrestic runs on is its environment's (pipx's, a venv's):
+        # installing there is what makes cramjam importable here.
         raise UsageError(
-            "remote-write needs the cramjam package: pip install 'pushrestic[remote-write]'"
+            "remote-write needs the cramjam package in pushrestic's environment: "
+            f"{sys.executable} -m pip install 'cramjam>=2.8'"
         ) from None
     return snappy

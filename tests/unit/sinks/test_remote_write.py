@@ -514,3 +514,15 @@ def test_an_entry_for_an_unknown_sink_is_set_aside_not_trusted(tmp_path: Path) -
     path.write_text(path.read_text().replace('"remote-write"', '"carrier-pigeon"'))
     assert spool.get(entry.group_id) is None
     assert list((tmp_path / "spool").glob("*.broken-*"))
+
+
+def test_without_cramjam_remote_write_says_how_to_install_it_into_pushrestics_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "cramjam", None)  # import cramjam raises ImportError
+    with pytest.raises(UsageError) as caught:
+        remote_write.require_snappy()
+    assert str(caught.value) == (
+        "remote-write needs the cramjam package in pushrestic's environment: "
+        f"{sys.executable} -m pip install 'cramjam>=2.8'"
+    )
