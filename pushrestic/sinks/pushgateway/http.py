@@ -276,9 +276,7 @@ def request(
         raise _failure(method, shown, timeout, error, timed_out=watch.finish()) from None
     except OSError as error:  # from the socket, past requests' own handling
         if watch.finish():
-            raise PushError(
-                f"{method} {shown}: no answer within {timeout} s", transient=True
-            ) from None
+            raise _no_answer(method, shown, timeout) from None
         raise PushError(f"{method} {shown}: {_reason(error)}", transient=True) from None
     finally:
         watch.finish()
@@ -298,6 +296,12 @@ def request(
     )
 
 
+def _no_answer(method: str, shown: str, timeout: float | None) -> PushError:
+    """A timeout, transient; ``timeout`` (the time left of the deadline, often) to 0.1 s."""
+    within = "" if timeout is None else f" within {timeout:.1f} s"
+    return PushError(f"{method} {shown}: no answer{within}", transient=True)
+
+
 def _failure(
     method: str, shown: str, timeout: float | None, error: BaseException, *, timed_out: bool
 ) -> PushError:
@@ -305,7 +309,7 @@ def _failure(
     import requests
 
     if timed_out or isinstance(error, requests.exceptions.Timeout):
-        return PushError(f"{method} {shown}: no answer within {timeout} s", transient=True)
+        return _no_answer(method, shown, timeout)
     if isinstance(error, requests.exceptions.SSLError):
         return PushError(f"{method} {shown}: TLS error: {_reason(error)}", transient=False)
     if isinstance(
